@@ -1,0 +1,1 @@
+"""The ``synboost`` command line."""

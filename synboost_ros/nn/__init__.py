@@ -1,0 +1,1 @@
+"""Network architectures, one per module; normalisation layers and losses apart."""

@@ -1,0 +1,1 @@
+"""Thin ROS 2 layer around the plain-Python cores."""

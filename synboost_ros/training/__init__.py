@@ -1,0 +1,1 @@
+"""Training loops for segmentation, synthesis, dissimilarity and the ensemble."""
