@@ -24,10 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    from synboost_ros.weights import ModelLoadError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ModelLoadError) as error:
         print(f"synboost {args.command}: error: {error}", file=sys.stderr)
         return 2
 

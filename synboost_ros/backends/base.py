@@ -1,0 +1,23 @@
+"""The interface every inference backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Backend(ABC):
+    """Runs the three pipeline stages (see ``synboost_ros.stages``) on numpy arrays."""
+
+    name: str = ""
+    device: str = "cpu"
+    precision: str = "fp32"
+
+    @abstractmethod
+    def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one stage; inputs and outputs are keyed by the names in ``stage_specs``."""
+
+    def describe(self) -> str:
+        """One line naming backend, device and the precision that actually runs."""
+        return f"{self.name} on {self.device} ({self.precision})"

@@ -1,0 +1,51 @@
+"""ONNX Runtime backend: one session per stage graph (CPU, or CUDA when the provider exists)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from synboost_ros.backends.base import Backend
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs the per-stage ONNX graphs written by ``synboost_ros.export``."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self, graphs: dict[str, Path], device: str = "cpu", intra_op_threads: int = 0
+    ) -> None:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in available:
+                raise ValueError(
+                    "device 'cuda' requested but this onnxruntime build has no CUDA provider "
+                    f"(providers: {available}); install onnxruntime-gpu or use device cpu"
+                )
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = intra_op_threads
+        self.device = device
+        self.precision = "fp32"
+        self._sessions = {
+            stage: ort.InferenceSession(str(path), sess_options=options, providers=providers)
+            for stage, path in graphs.items()
+        }
+        self._output_names = {
+            stage: [o.name for o in session.get_outputs()]
+            for stage, session in self._sessions.items()
+        }
+
+    def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one stage graph."""
+        session = self._sessions[stage]
+        feeds = {i.name: np.ascontiguousarray(inputs[i.name]) for i in session.get_inputs()}
+        results = session.run(self._output_names[stage], feeds)
+        return dict(zip(self._output_names[stage], results, strict=True))

@@ -1,0 +1,76 @@
+"""Timing of the whole pipeline: warm-up, then per-stage and total percentiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from synboost_ros.config import Size
+
+
+@dataclass
+class BenchmarkReport:
+    """Percentiles in milliseconds over the timed iterations."""
+
+    backend: str
+    device: str
+    precision: str
+    preset: str
+    size: Size
+    iterations: int
+    total_ms: dict[str, float]
+    stages: dict[str, dict[str, float]]
+
+    @property
+    def fps(self) -> float:
+        """Frames per second at the median total time."""
+        return 1000.0 / self.total_ms["p50"]
+
+    def to_json(self) -> dict:
+        """The JSON object printed by ``synboost bench --json``."""
+        return {
+            "backend": self.backend,
+            "device": self.device,
+            "precision": self.precision,
+            "preset": self.preset,
+            "size": list(self.size),
+            "iterations": self.iterations,
+            "fps": round(self.fps, 3),
+            "total_ms": self.total_ms,
+            "stages": self.stages,
+        }
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50 and p95 of a list of milliseconds, rounded to microseconds."""
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "p50": round(float(np.percentile(array, 50)), 3),
+        "p95": round(float(np.percentile(array, 95)), 3),
+    }
+
+
+def run_benchmark(pipeline, size: Size, iterations: int, warmup: int = 3, seed: int = 0):
+    """Time ``pipeline`` on a random camera image of ``size`` after ``warmup`` runs."""
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    image = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    for _ in range(warmup):
+        pipeline(image)
+    samples: dict[str, list[float]] = {}
+    for _ in tqdm(range(iterations), desc=f"bench {pipeline.backend_name}", unit="frame"):
+        for stage, ms in pipeline(image).timings_ms.items():
+            samples.setdefault(stage, []).append(ms)
+    total = samples.pop("total")
+    return BenchmarkReport(
+        backend=pipeline.backend_name,
+        device=pipeline.device,
+        precision=pipeline.precision,
+        preset=pipeline.config.preset,
+        size=size,
+        iterations=iterations,
+        total_ms=percentiles(total),
+        stages={stage: percentiles(values) for stage, values in samples.items()},
+    )

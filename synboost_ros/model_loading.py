@@ -1,0 +1,66 @@
+"""Get a model for a preset: shipped or named weights, or random weights when asked."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from synboost_ros.config import PipelineConfig, Size, get_preset
+from synboost_ros.model import SynBoostModel
+from synboost_ros.shipped import default_weights_path
+from synboost_ros.weights import ModelLoadError, load_model
+
+RANDOM_WEIGHTS_SEED = 0
+
+
+def random_model(config: PipelineConfig, seed: int = RANDOM_WEIGHTS_SEED) -> SynBoostModel:
+    """A model with deterministic random weights (outputs are meaningless)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return SynBoostModel(config).eval()
+
+
+def load_or_random_model(
+    preset: str,
+    weights: str | Path | None = None,
+    random_weights: bool = False,
+    segmentation_size: Size | None = None,
+    synthesis_size: Size | None = None,
+) -> SynBoostModel:
+    """Load ``weights`` (default: the shipped ones) or build random weights if asked."""
+    config = get_preset(preset)
+    if random_weights and weights:
+        raise ValueError("give either weights or random weights, not both")
+    if random_weights:
+        warnings.warn(
+            "random weights: every output map is meaningless (use for tests and timing only)",
+            stacklevel=2,
+        )
+        return random_model(with_sizes(config, segmentation_size, synthesis_size))
+    path = Path(weights) if weights else default_weights_path(preset)
+    if path is None:
+        raise ModelLoadError(
+            f"no shipped weights for preset {preset!r}: pass a weights folder "
+            "(--weights PATH / -p weights:=PATH) or ask for random weights "
+            "(--random-weights / -p random_weights:=true)"
+        )
+    model, manifest = load_model(path, expected_preset=preset)
+    sized = with_sizes(manifest.config, segmentation_size, synthesis_size)
+    if sized == manifest.config:
+        return model
+    # No weight depends on the stage sizes: rebuild the networks for the new sizes.
+    resized = SynBoostModel(sized)
+    resized.load_state_dict(model.state_dict(), strict=True)
+    return resized.eval()
+
+
+def with_sizes(config: PipelineConfig, seg: Size | None, syn: Size | None) -> PipelineConfig:
+    """Override the stage input sizes where given."""
+    changes = {}
+    if seg:
+        changes["segmentation_size"] = tuple(seg)
+    if syn:
+        changes["synthesis_size"] = tuple(syn)
+    return config.replace(**changes) if changes else config

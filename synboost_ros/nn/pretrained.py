@@ -1,0 +1,158 @@
+"""Loading published ImageNet weights (torchvision layout) into this package's modules.
+
+Files are read as ``.safetensors`` or as ``.pth`` / ``.pt`` with ``weights_only=True``, so
+no arbitrary pickled code is ever executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+from torch import nn
+
+from synboost_ros.nn.resnet import DilatedResNet
+from synboost_ros.nn.vgg import VGGFeatures
+
+StateDict = dict[str, torch.Tensor]
+StateSource = str | Path | Mapping[str, torch.Tensor]
+
+_TORCH_SUFFIXES = (".pth", ".pt")
+_SAFETENSORS_SUFFIX = ".safetensors"
+# Number of conv layers in torchvision's VGG ``features`` per depth.
+_VGG_DEPTH_BY_CONV_COUNT = {13: 16, 16: 19}
+_RESNET50_BLOCKS = (3, 4, 6, 3)
+_RESNET50_BASE_WIDTH = 64
+
+
+def load_state_dict_file(path: str | Path) -> StateDict:
+    """Read a flat ``{name: tensor}`` state dict from a .safetensors, .pth or .pt file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == _SAFETENSORS_SUFFIX:
+        try:
+            content = safetensors.torch.load_file(str(path), device="cpu")
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"cannot read safetensors file {path}: {err}") from err
+    elif suffix in _TORCH_SUFFIXES:
+        try:
+            content = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # corrupt or foreign files fail in many ways (KeyError, ...)
+            raise ValueError(
+                f"cannot read {path} as a weights-only torch file "
+                f"(it must hold only tensors and plain containers): {err}"
+            ) from err
+    else:
+        raise ValueError(
+            f"unsupported weights file type {path.suffix!r} for {path}; "
+            f"use {_SAFETENSORS_SUFFIX} or {' / '.join(_TORCH_SUFFIXES)}"
+        )
+    return _as_state_dict(content, str(path))
+
+
+def _as_state_dict(content: object, source: str) -> StateDict:
+    """Check that ``content`` maps string names to tensors."""
+    if not isinstance(content, Mapping):
+        raise ValueError(f"{source} holds a {type(content).__name__}, not a state dict")
+    for key, value in content.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"{source} is not a flat state dict: entry {key!r} is a {type(value).__name__}"
+            )
+    return dict(content)
+
+
+def _resolve(path_or_state_dict: StateSource) -> tuple[StateDict, str]:
+    """State dict plus a description of where it came from, for error messages."""
+    if isinstance(path_or_state_dict, (str, Path)):
+        return load_state_dict_file(path_or_state_dict), str(path_or_state_dict)
+    return _as_state_dict(path_or_state_dict, "the given state dict"), "the given state dict"
+
+
+def _load_checked(module: nn.Module, state: StateDict, source: str) -> None:
+    """Load ``state`` strictly, reporting missing, unexpected and misshaped entries clearly."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = [
+        f"{key}: file {tuple(state[key].shape)} vs model {tuple(expected[key].shape)}"
+        for key in expected
+        if key in state and state[key].shape != expected[key].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    if misshaped:
+        problems.append(f"shape mismatch {misshaped[:3]}{' ...' if len(misshaped) > 3 else ''}")
+    if problems:
+        raise ValueError(f"weights in {source} do not fit the model: " + "; ".join(problems))
+    module.load_state_dict(state, strict=True)
+
+
+def load_torchvision_vgg(model: VGGFeatures, path_or_state_dict: StateSource) -> None:
+    """Load a torchvision VGG16 / VGG19 state dict into ``model`` (classifier keys ignored).
+
+    Only the conv layers that the (possibly truncated) ``model.features`` holds are loaded;
+    the file may be truncated too, as long as it reaches the model's last conv. The model
+    must have full width, and the file's conv layers must sit at the model's ``features``
+    indices (a full 13- or 16-conv file must also match ``model.depth``).
+    """
+    if model.width_multiplier != 1:
+        raise ValueError(
+            f"torchvision VGG weights need width_multiplier 1, model has {model.width_multiplier}"
+        )
+    state, source = _resolve(path_or_state_dict)
+    features = {
+        k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
+    }
+    file_convs = sorted(
+        int(k.split(".")[0])
+        for k, v in features.items()
+        if k.split(".")[0].isdigit() and k.endswith(".weight") and v.dim() == 4
+    )
+    if not file_convs:
+        raise ValueError(f"{source} is not a torchvision VGG state dict: no 'features.<i>.weight'")
+    file_depth = _VGG_DEPTH_BY_CONV_COUNT.get(len(file_convs))
+    if file_depth is not None and file_depth != model.depth:
+        raise ValueError(
+            f"{source} holds VGG{file_depth} weights but the model is VGG{model.depth}"
+        )
+    model_convs = [i for i, layer in enumerate(model.features) if isinstance(layer, nn.Conv2d)]
+    file_convs_in_reach = [i for i in file_convs if i < len(model.features)]
+    if file_convs_in_reach != model_convs:
+        raise ValueError(
+            f"{source} has conv layers at features indices {file_convs_in_reach} where "
+            f"VGG{model.depth} has {model_convs}: a different VGG depth or a truncated file"
+        )
+    wanted = model.features.state_dict()
+    _load_checked(model.features, {k: v for k, v in features.items() if k in wanted}, source)
+
+
+def load_resnet50_backbone(backbone: DilatedResNet, path_or_state_dict: StateSource) -> None:
+    """Load torchvision resnet50 weights (``fc`` ignored) into a ResNet-50-shaped backbone.
+
+    Older torchvision files lack BN ``num_batches_tracked`` counters; those keep their values.
+    """
+    if (
+        backbone.base_width != _RESNET50_BASE_WIDTH
+        or backbone.blocks != _RESNET50_BLOCKS
+        or backbone.in_channels != 3
+    ):
+        raise ValueError(
+            "torchvision resnet50 weights need base_width 64, blocks (3, 4, 6, 3) and 3 input "
+            f"channels; backbone has base_width {backbone.base_width}, blocks {backbone.blocks}, "
+            f"{backbone.in_channels} input channels"
+        )
+    state, source = _resolve(path_or_state_dict)
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    for key, value in backbone.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            state.setdefault(key, value)
+    _load_checked(backbone, state, source)

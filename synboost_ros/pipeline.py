@@ -1,0 +1,199 @@
+"""``AnomalyPipeline``: camera image in, semantic / uncertainty / anomaly maps out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from synboost_ros.backends.base import Backend
+from synboost_ros.backends.factory import create_backend
+from synboost_ros.config import PipelineConfig, Size
+from synboost_ros.ensemble import validate_weights
+from synboost_ros.model_loading import load_or_random_model
+
+OUTPUT_NAMES = (
+    "semantic",
+    "entropy",
+    "distance",
+    "perceptual",
+    "dissimilarity",
+    "anomaly",
+    "synthesized",
+)
+
+
+class InvalidImageError(ValueError):
+    """The input is not a usable HxWx3 uint8 image."""
+
+
+@dataclass
+class PipelineResult:
+    """All maps at the input resolution; maps that were not requested are None."""
+
+    semantic: np.ndarray | None = None  # HxW uint8 class ids
+    entropy: np.ndarray | None = None  # HxW float32 in [0, 1]
+    distance: np.ndarray | None = None
+    perceptual: np.ndarray | None = None
+    dissimilarity: np.ndarray | None = None
+    anomaly: np.ndarray | None = None  # final ensemble score
+    synthesized: np.ndarray | None = None  # HxWx3 uint8 RGB
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class AnomalyPipeline:
+    """The SynBoost pipeline on one backend."""
+
+    def __init__(self, config: PipelineConfig, backend: Backend) -> None:
+        self.config = config
+        self.backend = backend
+        self.ensemble_weights = np.asarray(config.ensemble_weights, dtype=np.float32)
+
+    @classmethod
+    def create(
+        cls,
+        preset: str = "edge",
+        weights: str | Path | None = None,
+        random_weights: bool = False,
+        backend: str = "auto",
+        device: str = "auto",
+        precision: str = "fp32",
+        ensemble_weights: Sequence[float] | None = None,
+        segmentation_size: Size | None = None,
+        synthesis_size: Size | None = None,
+    ) -> AnomalyPipeline:
+        """Load weights (or random ones when asked explicitly) and build a backend."""
+        model = load_or_random_model(
+            preset, weights, random_weights, segmentation_size, synthesis_size
+        )
+        pipeline = cls(model.config, create_backend(model, backend, device, precision))
+        if ensemble_weights is not None:
+            pipeline.set_ensemble_weights(ensemble_weights)
+        return pipeline
+
+    @property
+    def backend_name(self) -> str:
+        """Name of the backend that runs."""
+        return self.backend.name
+
+    @property
+    def device(self) -> str:
+        """Device the backend runs on."""
+        return self.backend.device
+
+    @property
+    def precision(self) -> str:
+        """Precision that actually runs."""
+        return self.backend.precision
+
+    def set_ensemble_weights(self, weights: Sequence[float]) -> None:
+        """Change the ensemble weights at run time (they are a graph input)."""
+        self.ensemble_weights = np.asarray(validate_weights(weights), dtype=np.float32)
+
+    def __call__(self, image: np.ndarray, outputs: Collection[str] | None = None) -> PipelineResult:
+        """Run one HxWx3 uint8 RGB image; ``outputs`` picks the maps to return."""
+        wanted = _check_outputs(outputs)
+        _check_image(image)
+        timings: dict[str, float] = {}
+        start = tick = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal tick
+            now = time.perf_counter()
+            timings[name] = (now - tick) * 1000.0
+            tick = now
+
+        height, width = image.shape[:2]
+        seg_input = _to_tensor(_resize(image, self.config.segmentation_size, cv2.INTER_AREA))
+        syn_image = _to_tensor(_resize(image, self.config.synthesis_size, cv2.INTER_AREA))
+        lap("preprocess")
+        seg = self.backend.run("segmentation", {"image": seg_input})
+        lap("segmentation")
+        seg_semantic = seg["semantic"][0].astype(np.uint8)
+        syn_semantic = _resize(seg_semantic, self.config.synthesis_size, cv2.INTER_NEAREST)
+        syn_semantic = syn_semantic[None].astype(np.int32)
+        synthesized = self.backend.run("synthesis", {"semantic": syn_semantic})["synthesized"]
+        lap("synthesis")
+        maps = self.backend.run(
+            "dissimilarity",
+            {
+                "image": syn_image,
+                "synthesized": synthesized,
+                "semantic": syn_semantic,
+                "entropy": _resize_map(seg["entropy"], self.config.synthesis_size)[None, None],
+                "distance": _resize_map(seg["distance"], self.config.synthesis_size)[None, None],
+                "ensemble_weights": self.ensemble_weights,
+            },
+        )
+        lap("dissimilarity")
+        size = (height, width)
+        result = PipelineResult()
+        if "semantic" in wanted:
+            result.semantic = _resize(seg_semantic, size, cv2.INTER_NEAREST)
+        for name, source in (("entropy", seg), ("distance", seg)):
+            if name in wanted:
+                setattr(result, name, _resize_map(source[name], size))
+        for name in ("perceptual", "dissimilarity", "anomaly"):
+            if name in wanted:
+                setattr(result, name, _resize_map(maps[name], size))
+        if "synthesized" in wanted:
+            rgb = (synthesized[0].transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
+            result.synthesized = _resize(rgb, size, cv2.INTER_LINEAR)
+        lap("postprocess")
+        timings["total"] = (time.perf_counter() - start) * 1000.0
+        result.timings_ms = timings
+        return result
+
+    def run_batch(
+        self, images: Sequence[np.ndarray] | np.ndarray, outputs: Collection[str] | None = None
+    ) -> list[PipelineResult]:
+        """Run a batch (an NxHxWx3 array or a list of images of any sizes)."""
+        if isinstance(images, np.ndarray) and images.ndim != 4:
+            raise InvalidImageError(f"a batch must be NxHxWx3, got shape {images.shape}")
+        return [self(image, outputs) for image in images]
+
+
+def _check_outputs(outputs: Collection[str] | None) -> set[str]:
+    if outputs is None:
+        return set(OUTPUT_NAMES)
+    unknown = set(outputs) - set(OUTPUT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUT_NAMES}")
+    return set(outputs)
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray):
+        raise InvalidImageError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InvalidImageError(f"image must be HxWx3 RGB, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise InvalidImageError(f"image must be uint8, got {image.dtype}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise InvalidImageError(
+            f"image must be at least 2x2 pixels, got {image.shape[1]}x{image.shape[0]}"
+        )
+
+
+def _resize(array: np.ndarray, size: Size, interpolation: int) -> np.ndarray:
+    height, width = size
+    if array.shape[:2] == (height, width):
+        return array
+    if interpolation == cv2.INTER_AREA and (array.shape[0] < height or array.shape[1] < width):
+        interpolation = cv2.INTER_LINEAR
+    return cv2.resize(array, (width, height), interpolation=interpolation)
+
+
+def _resize_map(batch_map: np.ndarray, size: Size) -> np.ndarray:
+    """(1, 1, h, w) or (1, h, w) float map -> (H, W) float32 in [0, 1]."""
+    plane = np.asarray(batch_map, dtype=np.float32).reshape(batch_map.shape[-2:])
+    return np.clip(_resize(plane, size, cv2.INTER_LINEAR), 0.0, 1.0)
+
+
+def _to_tensor(image: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 -> 1x3xHxW float32 in [0, 1]."""
+    return (image.astype(np.float32) * (1.0 / 255.0)).transpose(2, 0, 1)[None].copy()

@@ -1,0 +1,36 @@
+"""Where the weights shipped in ``models/`` live, for a source checkout or a ROS install."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from synboost_ros.weights import MANIFEST_NAME
+
+PACKAGE = "synboost_ros"
+
+
+def models_dirs() -> list[Path]:
+    """Candidate ``models/`` folders: the ament share folder, then the source checkout."""
+    candidates = []
+    try:
+        from ament_index_python.packages import (
+            PackageNotFoundError,
+            get_package_share_directory,
+        )
+
+        with contextlib.suppress(PackageNotFoundError):
+            candidates.append(Path(get_package_share_directory(PACKAGE)) / "models")
+    except ImportError:
+        pass
+    candidates.append(Path(__file__).resolve().parent.parent / "models")
+    return candidates
+
+
+def default_weights_path(preset: str) -> Path | None:
+    """Manifest of the shipped weights of ``preset`` (``models/<preset>/``), if present."""
+    for folder in models_dirs():
+        manifest = folder / preset / MANIFEST_NAME
+        if manifest.is_file():
+            return manifest
+    return None

@@ -1,0 +1,156 @@
+"""The three inference stages as fixed-shape torch modules, one ONNX graph / engine each.
+
+- segmentation: image -> semantic ids, entropy, distance (segmentation size)
+- synthesis: semantic ids -> synthesized image (synthesis size)
+- dissimilarity: perceptual difference + dissimilarity network + ensemble (synthesis size)
+
+Images are RGB float in [0, 1]; class ids are int32; maps are (N, 1, H, W) float in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from synboost_ros.config import PipelineConfig
+from synboost_ros.ensemble import weighted_average
+from synboost_ros.model import SynBoostModel
+from synboost_ros.uncertainty import imagenet_normalize, softmax_distance, softmax_entropy
+
+STAGE_NAMES = ("segmentation", "synthesis", "dissimilarity")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, dtype and fixed shape of one stage input or output."""
+
+    name: str
+    dtype: type
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """Inputs and outputs of one stage, in call order."""
+
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+def stage_specs(config: PipelineConfig, batch: int = 1) -> dict[str, StageSpec]:
+    """Fixed input/output shapes of each stage for a configuration."""
+    sh, sw = config.segmentation_size
+    dh, dw = config.synthesis_size
+    f32, i32 = np.float32, np.int32
+    return {
+        "segmentation": StageSpec(
+            "segmentation",
+            (TensorSpec("image", f32, (batch, 3, sh, sw)),),
+            (
+                TensorSpec("semantic", i32, (batch, sh, sw)),
+                TensorSpec("entropy", f32, (batch, 1, sh, sw)),
+                TensorSpec("distance", f32, (batch, 1, sh, sw)),
+            ),
+        ),
+        "synthesis": StageSpec(
+            "synthesis",
+            (TensorSpec("semantic", i32, (batch, dh, dw)),),
+            (TensorSpec("synthesized", f32, (batch, 3, dh, dw)),),
+        ),
+        "dissimilarity": StageSpec(
+            "dissimilarity",
+            (
+                TensorSpec("image", f32, (batch, 3, dh, dw)),
+                TensorSpec("synthesized", f32, (batch, 3, dh, dw)),
+                TensorSpec("semantic", i32, (batch, dh, dw)),
+                TensorSpec("entropy", f32, (batch, 1, dh, dw)),
+                TensorSpec("distance", f32, (batch, 1, dh, dw)),
+                TensorSpec("ensemble_weights", f32, (4,)),
+            ),
+            (
+                TensorSpec("perceptual", f32, (batch, 1, dh, dw)),
+                TensorSpec("dissimilarity", f32, (batch, 1, dh, dw)),
+                TensorSpec("anomaly", f32, (batch, 1, dh, dw)),
+            ),
+        ),
+    }
+
+
+def one_hot(semantic: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(N, H, W) integer ids -> (N, C, H, W) float one-hot, as an export-friendly comparison."""
+    classes = torch.arange(num_classes, device=semantic.device, dtype=semantic.dtype)
+    return (semantic.unsqueeze(1) == classes.view(1, -1, 1, 1)).float()
+
+
+class SegmentationStage(nn.Module):
+    """ICNet + softmax + entropy and distance maps."""
+
+    def __init__(self, model: SynBoostModel) -> None:
+        super().__init__()
+        self.network = model.segmentation
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return (semantic int32, entropy, distance)."""
+        logits = self.network(imagenet_normalize(image))
+        probs = torch.softmax(logits.float(), dim=1)
+        semantic = torch.argmax(probs, dim=1).to(torch.int32)
+        return semantic, softmax_entropy(probs), softmax_distance(probs)
+
+
+class SynthesisStage(nn.Module):
+    """SPADE generator from the semantic map; output RGB in [0, 1]."""
+
+    def __init__(self, model: SynBoostModel) -> None:
+        super().__init__()
+        self.network = model.synthesis
+        self.num_classes = model.config.num_classes
+
+    def forward(self, semantic: torch.Tensor) -> torch.Tensor:
+        """Return the synthesized image."""
+        image = self.network(one_hot(semantic, self.num_classes))
+        return ((image.float() + 1.0) * 0.5).clamp(0.0, 1.0)
+
+
+class DissimilarityStage(nn.Module):
+    """Perceptual difference, dissimilarity probability and the weighted ensemble."""
+
+    def __init__(self, model: SynBoostModel) -> None:
+        super().__init__()
+        self.perceptual = model.perceptual
+        self.network = model.dissimilarity
+        self.num_classes = model.config.num_classes
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        synthesized: torch.Tensor,
+        semantic: torch.Tensor,
+        entropy: torch.Tensor,
+        distance: torch.Tensor,
+        ensemble_weights: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return (perceptual difference, dissimilarity probability, anomaly score)."""
+        perceptual = self.perceptual(image, synthesized).float()
+        uncertainty = torch.cat([entropy, perceptual, distance], dim=1)
+        logits = self.network(
+            imagenet_normalize(image),
+            imagenet_normalize(synthesized),
+            one_hot(semantic, self.num_classes),
+            uncertainty,
+        )
+        dissimilarity = torch.softmax(logits.float(), dim=1)[:, 1:2]
+        anomaly = weighted_average([dissimilarity, entropy, perceptual, distance], ensemble_weights)
+        return perceptual, dissimilarity, anomaly.clamp(0.0, 1.0)
+
+
+def build_stages(model: SynBoostModel) -> dict[str, nn.Module]:
+    """The three stage modules of a model, keyed by stage name."""
+    return {
+        "segmentation": SegmentationStage(model),
+        "synthesis": SynthesisStage(model),
+        "dissimilarity": DissimilarityStage(model),
+    }

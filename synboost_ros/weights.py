@@ -1,0 +1,186 @@
+"""Weights I/O: one safetensors file per model part plus a JSON manifest.
+
+A manifest (``manifest.json``) records the format version, the preset and its full
+configuration, class names and colours, the ensemble weights, provenance, and for each part
+file its name, size and sha256. Loading verifies every hash before any tensor is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from synboost_ros.classes import CLASS_NAMES, PALETTE
+from synboost_ros.config import PipelineConfig
+from synboost_ros.model import MODEL_PARTS, SynBoostModel
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = "synboost_ros.weights/1"
+
+
+class ModelLoadError(RuntimeError):
+    """A weights file is missing, corrupt, tampered with or made for another model."""
+
+
+@dataclass
+class Manifest:
+    """Contents of a weights manifest."""
+
+    config: PipelineConfig
+    files: dict[str, dict] = field(default_factory=dict)  # part -> {path, sha256, bytes}
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def preset(self) -> str:
+        """Name of the preset these weights belong to."""
+        return self.config.preset
+
+    def to_json(self) -> dict:
+        """JSON form written to disk."""
+        return {
+            "format": FORMAT,
+            "preset": self.config.preset,
+            "classes": [
+                {"name": name, "color": [int(c) for c in PALETTE[i]]}
+                for i, name in enumerate(CLASS_NAMES[: self.config.num_classes])
+            ],
+            "sizes": {
+                "segmentation": list(self.config.segmentation_size),
+                "synthesis": list(self.config.synthesis_size),
+            },
+            "ensemble_weights": list(self.config.ensemble_weights),
+            "config": self.config.to_dict(),
+            "files": self.files,
+            "provenance": self.provenance,
+        }
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_manifest_path(path: str | os.PathLike) -> Path:
+    """Accept a manifest file or a folder holding ``manifest.json``."""
+    path = Path(path)
+    return path / MANIFEST_NAME if path.is_dir() else path
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """Parse and validate a manifest; errors name the file and say what is wrong."""
+    manifest_path = resolve_manifest_path(path)
+    if not manifest_path.is_file():
+        raise ModelLoadError(
+            f"weights manifest {manifest_path} not found: pass an existing weights folder or "
+            "manifest.json, or use random weights explicitly (--random-weights)"
+        )
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
+        config = PipelineConfig.from_dict(data["config"])
+        files = data["files"]
+        missing = [part for part in MODEL_PARTS if part not in files]
+        if missing:
+            raise ValueError(f"no file listed for parts {missing}")
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelLoadError(f"weights manifest {manifest_path} is invalid: {error}") from None
+    return Manifest(config=config, files=files, provenance=data.get("provenance", {}))
+
+
+def save_weights(
+    model: SynBoostModel, folder: str | os.PathLike, provenance: dict | None = None
+) -> Path:
+    """Write each part as safetensors and the manifest, atomically per file; return the manifest."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict] = {}
+    for part in MODEL_PARTS:
+        state = {k: v.detach().contiguous().cpu() for k, v in model.part(part).state_dict().items()}
+        target = folder / f"{part}.safetensors"
+        _atomic_write(target, lambda tmp, state=state: save_file(state, str(tmp)))
+        files[part] = {
+            "path": target.name,
+            "sha256": sha256_of(target),
+            "bytes": target.stat().st_size,
+        }
+    manifest = Manifest(config=model.config, files=files, provenance=provenance or {})
+    text = json.dumps(manifest.to_json(), indent=2) + "\n"
+    manifest_path = folder / MANIFEST_NAME
+    _atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return manifest_path
+
+
+def load_weights(
+    path: str | os.PathLike,
+    expected_preset: str | None = None,
+    parts: tuple[str, ...] = MODEL_PARTS,
+) -> tuple[Manifest, dict[str, dict[str, torch.Tensor]]]:
+    """Verify hashes and read the state dict of each part; refuse another preset's weights."""
+    manifest = read_manifest(path)
+    manifest_path = resolve_manifest_path(path)
+    if expected_preset is not None and manifest.preset != expected_preset:
+        raise ModelLoadError(
+            f"weights {manifest_path} are for preset {manifest.preset!r}, not {expected_preset!r}: "
+            f"use --preset {manifest.preset} or weights trained for {expected_preset!r}"
+        )
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    for part in parts:
+        entry = manifest.files[part]
+        file_path = manifest_path.parent / entry["path"]
+        if not file_path.is_file():
+            raise ModelLoadError(f"weights file {file_path} (part {part!r}) is missing")
+        actual = sha256_of(file_path)
+        if actual != entry["sha256"]:
+            raise ModelLoadError(
+                f"weights file {file_path} is corrupt or was modified: sha256 {actual} does not "
+                f"match the manifest's {entry['sha256']}; restore or re-download the file"
+            )
+        try:
+            states[part] = load_file(str(file_path))
+        except (SafetensorError, OSError) as error:
+            raise ModelLoadError(f"weights file {file_path} cannot be read: {error}") from None
+    return manifest, states
+
+
+def load_model(
+    path: str | os.PathLike,
+    expected_preset: str | None = None,
+    config: PipelineConfig | None = None,
+) -> tuple[SynBoostModel, Manifest]:
+    """Build the model described by a manifest (or ``config``) and load its weights strictly."""
+    manifest, states = load_weights(path, expected_preset)
+    model = SynBoostModel(config or manifest.config)
+    for part, state in states.items():
+        try:
+            model.part(part).load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise ModelLoadError(
+                f"weights {resolve_manifest_path(path)} part {part!r} do not fit preset "
+                f"{model.config.preset!r}: {str(error).splitlines()[0]}"
+            ) from None
+    return model.eval(), manifest
+
+
+def _atomic_write(target: Path, write) -> None:
+    """Write via a temporary file in the same folder, then rename over the target."""
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,90 @@
+"""Smoke tests of ``synboost infer``, ``export onnx`` and ``bench`` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from synboost_ros.cli.main import main
+
+MAPS = ("semantic", "entropy", "distance", "perceptual", "dissimilarity", "anomaly", "overlay")
+
+
+def test_infer_writes_every_map_at_input_resolution(tmp_path: Path) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "frame.png"), image)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "infer",
+            str(tmp_path / "frame.png"),
+            "--out",
+            str(out),
+            "--random-weights",
+            "--backend",
+            "torch",
+        ]
+    )
+    assert code == 0
+    for name in (*MAPS, "synthesized"):
+        written = cv2.imread(str(out / f"frame_{name}.png"))
+        assert written is not None and written.shape == (720, 1280, 3), name
+
+
+def test_infer_reports_missing_images(tmp_path: Path, capsys) -> None:
+    code = main(["infer", str(tmp_path / "absent.png"), "--out", str(tmp_path), "--random-weights"])
+    assert code == 2
+    assert "absent.png" in capsys.readouterr().err
+
+
+def test_export_onnx_writes_three_fixed_shape_graphs(tmp_path: Path, capsys) -> None:
+    code = main(["export", "onnx", "--out", str(tmp_path), "--random-weights"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary) == {"segmentation", "synthesis", "dissimilarity"}
+    graph = onnx.load(str(tmp_path / "segmentation.onnx"))
+    dims = [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 256, 512] == summary["segmentation"]["inputs"]["image"]
+    outputs = {o.name for o in onnx.load(str(tmp_path / "dissimilarity.onnx")).graph.output}
+    assert outputs == {"perceptual", "dissimilarity", "anomaly"}
+
+
+def test_bench_prints_one_json_object_with_stage_percentiles(capsys) -> None:
+    code = main(
+        [
+            "bench",
+            "--random-weights",
+            "--backend",
+            "onnxruntime",
+            "--compare",
+            "torch",
+            "--size",
+            "120x160",
+            "--iters",
+            "2",
+            "--warmup",
+            "1",
+            "--json",
+        ]
+    )
+    assert code == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    assert report["backend"] == "onnxruntime" and report["preset"] == "edge"
+    assert report["size"] == [120, 160] and report["fps"] > 0
+    assert set(report["total_ms"]) == {"p50", "p95"}
+    for stage in ("segmentation", "synthesis", "dissimilarity"):
+        assert report["stages"][stage]["p95"] >= report["stages"][stage]["p50"] > 0
+    assert report["compare"]["torch"]["backend"] == "torch"
+
+
+@pytest.mark.parametrize("size", ["256", "0x5", "axb"])
+def test_bench_refuses_bad_sizes(size: str) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--random-weights", "--size", size])

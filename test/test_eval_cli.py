@@ -1,0 +1,134 @@
+"""``synboost eval --scores`` on a tiny folder-format data set, checked against scikit-learn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+from synboost_ros.cli.main import main
+from synboost_ros.evaluation import evaluate_segmentation
+
+STEMS = ("frame_a", "frame_b", "frame_c")
+SHAPE = (12, 20)
+
+
+@pytest.fixture
+def anomaly_set(tmp_path: Path) -> tuple[Path, Path]:
+    """DIR/images/<stem>.png, DIR/labels/<stem>.png and SCORES/<stem>.npy with tied scores."""
+    rng = np.random.default_rng(0)
+    data, scores_dir = tmp_path / "set", tmp_path / "scores"
+    for folder in (data / "images", data / "labels", scores_dir):
+        folder.mkdir(parents=True)
+    for stem in STEMS:
+        scores = (rng.integers(0, 10, SHAPE) / 10).astype(np.float32)
+        labels = (rng.random(SHAPE) < 0.1 + 0.7 * scores).astype(np.uint8)
+        labels[rng.random(SHAPE) < 0.15] = 255
+        cv2.imwrite(str(data / "images" / f"{stem}.png"), rng.integers(0, 256, (*SHAPE, 3)))
+        cv2.imwrite(str(data / "labels" / f"{stem}.png"), labels)
+        np.save(scores_dir / f"{stem}.npy", scores)
+    return data, scores_dir
+
+
+def expected_metrics(data: Path, scores_dir: Path, stems: tuple[str, ...]) -> dict[str, float]:
+    """sklearn on all non-ignored pixels of the given images."""
+    labels = [cv2.imread(str(data / "labels" / f"{s}.png"), cv2.IMREAD_UNCHANGED) for s in stems]
+    scores = [np.load(scores_dir / f"{s}.npy") for s in stems]
+    y_true = np.concatenate([label[label != 255] for label in labels])
+    pairs = zip(scores, labels, strict=True)
+    y_score = np.concatenate([score[label != 255] for score, label in pairs])
+    fpr, tpr, _ = roc_curve(y_true, y_score, drop_intermediate=False)
+    return {
+        "ap": average_precision_score(y_true, y_score),
+        "auroc": roc_auc_score(y_true, y_score),
+        "fpr95": float(fpr[np.argmax(tpr >= 0.95)]),
+        "num_pixels": y_true.size,
+        "num_anomaly_pixels": int(y_true.sum()),
+    }
+
+
+def run_eval(capsys: pytest.CaptureFixture, *args: str | Path) -> tuple[int, str, str]:
+    code = main(["eval", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_report_equals_sklearn(anomaly_set, capsys) -> None:
+    data, scores_dir = anomaly_set
+    code, out, _ = run_eval(
+        capsys, "--data", data, "--format", "folder", "--scores", scores_dir, "--json"
+    )
+    assert code == 0
+    report = json.loads(out)
+    expected = expected_metrics(data, scores_dir, STEMS)
+    assert report["format"] == "folder"
+    assert report["num_images"] == len(STEMS)
+    assert report["exact"] is True
+    for key in ("num_pixels", "num_anomaly_pixels"):
+        assert report[key] == expected[key]
+    for key in ("ap", "auroc", "fpr95"):
+        assert report[key] == pytest.approx(expected[key], abs=1e-6)
+
+
+def test_limit_evaluates_the_first_images(anomaly_set, capsys) -> None:
+    data, scores_dir = anomaly_set
+    args = ("--data", data, "--format", "folder", "--scores", scores_dir, "--json")
+    code, out, _ = run_eval(capsys, *args, "--limit", "2")
+    assert code == 0
+    report = json.loads(out)
+    assert report["num_images"] == 2
+    assert report["num_pixels"] == expected_metrics(data, scores_dir, STEMS[:2])["num_pixels"]
+
+
+def test_plot_and_readable_table(anomaly_set, capsys, tmp_path) -> None:
+    data, scores_dir = anomaly_set
+    plot = tmp_path / "curves.png"
+    code, out, _ = run_eval(
+        capsys, "--data", data, "--format", "folder", "--scores", scores_dir, "--plot", plot
+    )
+    assert code == 0
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert "FPR95" in out and "AUROC" in out
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(out)
+
+
+def test_missing_score_file_names_the_file(anomaly_set, capsys) -> None:
+    data, scores_dir = anomaly_set
+    missing = scores_dir / f"{STEMS[1]}.npy"
+    missing.unlink()
+    code, out, err = run_eval(
+        capsys, "--data", data, "--format", "folder", "--scores", scores_dir, "--json"
+    )
+    assert code == 2
+    assert out == ""
+    assert str(missing) in err
+
+
+def test_misshaped_score_file_is_rejected(anomaly_set, capsys) -> None:
+    data, scores_dir = anomaly_set
+    np.save(scores_dir / f"{STEMS[0]}.npy", np.zeros((3, 4), np.float32))
+    code, _, err = run_eval(capsys, "--data", data, "--format", "folder", "--scores", scores_dir)
+    assert code == 2
+    assert f"{STEMS[0]}.npy has shape (3, 4)" in err
+
+
+def test_evaluate_segmentation_pools_images_and_names_bad_ones() -> None:
+    target = np.array([[0, 1, 255], [1, 1, 0]], dtype=np.uint8)
+    samples = [
+        SimpleNamespace(image=None, train_ids=target[r : r + 1], stem=f"s{r}") for r in (0, 1)
+    ]
+    predictions = {"s0": np.array([[0, 0, 2]]), "s1": np.array([[1, 1, 0]])}
+    accumulator = evaluate_segmentation(samples, lambda s: predictions[s.stem], num_classes=3)
+    metrics = accumulator.compute()
+    assert accumulator.num_images == 2
+    assert metrics.per_class_iou == pytest.approx({"0": 2 / 3, "1": 2 / 3, "2": None})
+    assert metrics.pixel_accuracy == pytest.approx(4 / 5)
+    predictions["s1"] = np.array([[1, 7, 0]])
+    with pytest.raises(ValueError, match="image 's1'"):
+        evaluate_segmentation(samples, lambda s: predictions[s.stem], num_classes=3)

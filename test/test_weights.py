@@ -1,0 +1,115 @@
+"""Weights I/O: round trip, manifest content, tamper and mismatch detection."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from synboost_ros.classes import CLASS_NAMES
+from synboost_ros.config import get_preset
+from synboost_ros.model_loading import load_or_random_model, random_model
+from synboost_ros.weights import MANIFEST_NAME, ModelLoadError, load_model, save_weights
+
+TINY = get_preset("edge").replace(segmentation_size=(192, 256), synthesis_size=(64, 128))
+
+
+@pytest.fixture()
+def saved(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    model = random_model(TINY, seed=5)
+    save_weights(model, tmp_path, provenance={"command": "test", "steps": 0})
+    return tmp_path, model
+
+
+def test_round_trip_restores_every_tensor(saved) -> None:
+    folder, model = saved
+    loaded, manifest = load_model(folder, expected_preset="edge")
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+    assert manifest.config == TINY
+    assert manifest.provenance == {"command": "test", "steps": 0}
+
+
+def test_manifest_records_preset_classes_sizes_and_hashes(saved) -> None:
+    folder, _ = saved
+    data = json.loads((folder / MANIFEST_NAME).read_text())
+    assert data["preset"] == "edge"
+    assert [c["name"] for c in data["classes"]] == list(CLASS_NAMES)
+    assert data["sizes"] == {"segmentation": [192, 256], "synthesis": [64, 128]}
+    assert data["ensemble_weights"] == [0.75, 0.25, 0.0, 0.0]
+    for part in ("segmentation", "synthesis", "perceptual", "dissimilarity"):
+        entry = data["files"][part]
+        assert (
+            len(entry["sha256"]) == 64 and (folder / entry["path"]).stat().st_size == entry["bytes"]
+        )
+
+
+def test_tampered_file_is_detected_and_named(saved) -> None:
+    folder, _ = saved
+    target = folder / "synthesis.safetensors"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=r"synthesis\.safetensors is corrupt or was modified"):
+        load_model(folder)
+
+
+def test_truncated_file_is_detected(saved) -> None:
+    folder, _ = saved
+    target = folder / "dissimilarity.safetensors"
+    target.write_bytes(target.read_bytes()[:100])
+    with pytest.raises(ModelLoadError, match=r"dissimilarity\.safetensors"):
+        load_model(folder)
+
+
+def test_missing_part_file_and_missing_manifest_are_named(saved, tmp_path: Path) -> None:
+    folder, _ = saved
+    (folder / "perceptual.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match=r"perceptual\.safetensors.*missing"):
+        load_model(folder)
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_invalid_manifest_is_refused(saved) -> None:
+    folder, _ = saved
+    (folder / MANIFEST_NAME).write_text("{not json")
+    with pytest.raises(ModelLoadError, match="invalid"):
+        load_model(folder)
+
+
+def test_other_presets_weights_are_refused(saved) -> None:
+    folder, _ = saved
+    with pytest.raises(ModelLoadError, match="for preset 'edge', not 'light'"):
+        load_model(folder, expected_preset="light")
+
+
+def test_weights_whose_shapes_do_not_fit_are_refused(saved) -> None:
+    folder, _ = saved
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    manifest["config"]["spade"]["ngf"] = 16  # claims a wider generator than the file holds
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="do not fit"):
+        load_model(folder)
+
+
+def test_random_weights_need_asking_and_warn(saved) -> None:
+    folder, _ = saved
+    with pytest.warns(UserWarning, match="meaningless"):
+        model = load_or_random_model("edge", random_weights=True)
+    assert model.config.preset == "edge"
+    with pytest.raises(ValueError, match="either weights or random"):
+        load_or_random_model("edge", weights=folder, random_weights=True)
+
+
+def test_named_weights_load_with_overridden_sizes(saved) -> None:
+    folder, model = saved
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resized = load_or_random_model("edge", weights=folder, synthesis_size=(32, 64))
+    assert resized.config.synthesis_size == (32, 64)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, resized.state_dict()[name]), name
