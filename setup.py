@@ -1,16 +1,27 @@
 """ament_python package, also installable with pip (``pip install -e .``)."""
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "synboost_ros"
 
+
+def tree_data_files(folder: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing ``folder`` with its sub-folders under share/PACKAGE."""
+    entries = []
+    for directory in sorted({p.parent for p in Path(folder).rglob("*") if p.is_file()}):
+        files = sorted(str(p) for p in directory.iterdir() if p.is_file())
+        entries.append((f"share/{PACKAGE}/{directory}", files))
+    return entries
+
+
 setup(
     name=PACKAGE,
     version="0.1.0",
-    description="Pixel-wise anomaly detection in driving images (SynBoost) as a real-time ROS 2 node",
-    long_description=open("README.md", encoding="utf-8").read(),
+    description="SynBoost pixel-wise anomaly detection for driving images as a ROS 2 node",
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
@@ -20,7 +31,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*")),
-        (f"share/{PACKAGE}/models", glob("models/*")),
+        *tree_data_files("models"),
     ],
     include_package_data=True,
     package_data={PACKAGE: ["py.typed"]},

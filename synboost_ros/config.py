@@ -89,7 +89,7 @@ PRESETS: dict[str, PipelineConfig] = {
         segmentation_size=(256, 512),
         synthesis_size=(128, 256),
         icnet=ICNetConfig(base_width=16, blocks=(1, 1, 2, 1), light_width=8, fusion_width=32),
-        spade=SpadeConfig(ngf=8, num_upsampling_layers="normal", spade_hidden=32),
+        spade=SpadeConfig(ngf=8, num_upsampling_layers="normal", spade_hidden=16),
         dissimilarity=DissimilarityConfig(
             vgg_width=0.125,
             semantic_widths=(8, 16, 32, 64),

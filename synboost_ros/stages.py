@@ -18,7 +18,12 @@ from torch import nn
 from synboost_ros.config import PipelineConfig
 from synboost_ros.ensemble import weighted_average
 from synboost_ros.model import SynBoostModel
-from synboost_ros.uncertainty import imagenet_normalize, softmax_distance, softmax_entropy
+from synboost_ros.uncertainty import (
+    class_probabilities,
+    distance_from_top2,
+    imagenet_normalize,
+    softmax_entropy,
+)
 
 STAGE_NAMES = ("segmentation", "synthesis", "dissimilarity")
 
@@ -95,10 +100,10 @@ class SegmentationStage(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (semantic int32, entropy, distance)."""
-        logits = self.network(imagenet_normalize(image))
-        probs = torch.softmax(logits.float(), dim=1)
-        semantic = torch.argmax(probs, dim=1).to(torch.int32)
-        return semantic, softmax_entropy(probs), softmax_distance(probs)
+        probs = class_probabilities(self.network(imagenet_normalize(image)).float())
+        top2 = torch.topk(probs, k=2, dim=1)
+        semantic = top2.indices[:, 0].to(torch.int32)
+        return semantic, softmax_entropy(probs), distance_from_top2(top2.values)
 
 
 class SynthesisStage(nn.Module):

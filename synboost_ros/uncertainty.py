@@ -34,6 +34,12 @@ def imagenet_normalize(image: torch.Tensor) -> torch.Tensor:
     return (image - mean) / std
 
 
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the class axis, written out (exp / sum): much faster in ONNX Runtime."""
+    exp = torch.exp(logits - logits.amax(dim=1, keepdim=True))
+    return exp / exp.sum(dim=1, keepdim=True)
+
+
 def softmax_entropy(probs: torch.Tensor) -> torch.Tensor:
     """Normalised softmax entropy (eq. 1 / log2 C): (N, C, H, W) -> (N, 1, H, W) in [0, 1]."""
     num_classes = probs.shape[1]
@@ -43,7 +49,11 @@ def softmax_entropy(probs: torch.Tensor) -> torch.Tensor:
 
 def softmax_distance(probs: torch.Tensor) -> torch.Tensor:
     """Softmax distance (eq. 2): 1 - p_max + p_second, (N, C, H, W) -> (N, 1, H, W)."""
-    top2 = torch.topk(probs, k=2, dim=1).values
+    return distance_from_top2(torch.topk(probs, k=2, dim=1).values)
+
+
+def distance_from_top2(top2: torch.Tensor) -> torch.Tensor:
+    """Softmax distance from the two largest probabilities, (N, 2, H, W) -> (N, 1, H, W)."""
     return (1.0 - top2[:, :1] + top2[:, 1:2]).clamp(0.0, 1.0)
 
 

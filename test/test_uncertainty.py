@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from synboost_ros.ensemble import validate_weights, weighted_average
-from synboost_ros.uncertainty import PerceptualDifference, softmax_distance, softmax_entropy
+from synboost_ros.uncertainty import (
+    PerceptualDifference,
+    class_probabilities,
+    softmax_distance,
+    softmax_entropy,
+)
 
 
 def test_entropy_of_uniform_softmax_is_one() -> None:
@@ -61,3 +66,8 @@ def test_ensemble_is_l1_normalised_weighted_average() -> None:
 def test_invalid_ensemble_weights_are_refused(bad) -> None:
     with pytest.raises(ValueError, match="ensemble weights"):
         validate_weights(bad)
+
+
+def test_explicit_softmax_equals_torch_softmax() -> None:
+    logits = torch.randn(2, 19, 5, 7) * 10
+    assert torch.allclose(class_probabilities(logits), torch.softmax(logits, dim=1), atol=1e-6)

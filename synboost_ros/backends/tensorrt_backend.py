@@ -1,0 +1,141 @@
+"""TensorRT backend: one cached engine per stage, run on one CUDA stream with torch buffers.
+
+The first start builds the engines (minutes per stage on a big GPU, more on a Jetson); later
+starts load them from the engine cache (see ``tensorrt_engine``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from synboost_ros.backends.base import Backend
+from synboost_ros.backends.tensorrt_engine import (
+    DEFAULT_WORKSPACE_BYTES,
+    CachedEngine,
+    TensorInfo,
+    TensorRTModule,
+    gpu_device_info,
+    load_or_build_engine,
+    usable_cache_dir,
+)
+from synboost_ros.export import cached_onnx, default_cache_dir
+from synboost_ros.model import SynBoostModel
+from synboost_ros.stages import STAGE_NAMES, StageSpec, stage_specs
+
+logger = logging.getLogger(__name__)
+
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "int32": torch.int32,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+}
+
+
+def spec_tensors(spec: StageSpec) -> tuple[TensorInfo, ...]:
+    """The I/O tensors an engine for ``spec`` must have."""
+    return tuple(
+        TensorInfo(t.name, tuple(t.shape), np.dtype(t.dtype).name, is_input)
+        for is_input, tensors in ((True, spec.inputs), (False, spec.outputs))
+        for t in tensors
+    )
+
+
+class TensorRTBackend(Backend):
+    """Runs the stage engines; ``precision`` is what the engines actually run."""
+
+    name = "tensorrt"
+
+    def __init__(
+        self,
+        model: SynBoostModel,
+        device: str = "cuda",
+        precision: str = "fp16",
+        cache_dir: str | os.PathLike | None = None,
+        workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    ) -> None:
+        api = TensorRTModule.load()
+        if device != "cuda":
+            raise ValueError(f"the TensorRT backend runs on device 'cuda' only, got {device!r}")
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+        if precision not in ("fp32", "fp16"):
+            raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
+        self.device = device
+        folder = usable_cache_dir(cache_dir or default_cache_dir() / "tensorrt")
+        graphs = cached_onnx(model)
+        device_info = gpu_device_info()
+        self._stream = torch.cuda.Stream()
+        self._runners: dict[str, EngineRunner] = {}
+        for stage, spec in stage_specs(model.config).items():
+            cached = load_or_build_engine(
+                stage,
+                graphs[stage],
+                folder,
+                precision,
+                device_info,
+                spec_tensors(spec),
+                api=api,
+                workspace_bytes=workspace_bytes,
+            )
+            self._runners[stage] = EngineRunner(cached, self._stream)
+        self.stage_precisions = {s: self._runners[s].precision for s in STAGE_NAMES}
+        ran = set(self.stage_precisions.values())
+        self.precision = ran.pop() if len(ran) == 1 else "mixed"
+        logger.info("TensorRT engines ready: %s", self.stage_precisions)
+
+    def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one stage engine."""
+        return self._runners[stage].run(inputs)
+
+
+class EngineRunner:
+    """One execution context with its CUDA I/O tensors bound once, and pinned host copies."""
+
+    def __init__(self, cached: CachedEngine, stream: torch.cuda.Stream) -> None:
+        self.precision = cached.precision
+        self._stream = stream
+        self._context: Any = cached.engine.create_execution_context()
+        if self._context is None:
+            raise RuntimeError("TensorRT could not create an execution context (GPU memory?)")
+        self._inputs = [t for t in cached.io if t.is_input]
+        self._outputs = [t for t in cached.io if not t.is_input]
+        self._device = {t.name: _empty(t, device="cuda") for t in cached.io}
+        self._host = {t.name: _empty(t, device="cpu", pinned=True) for t in cached.io}
+        for name, tensor in self._device.items():
+            if not self._context.set_tensor_address(name, tensor.data_ptr()):
+                raise RuntimeError(f"TensorRT refused the buffer for tensor {name!r}")
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Upload through pinned memory, enqueue, download; waits for the stream."""
+        for t in self._inputs:
+            array = np.asarray(inputs[t.name])
+            if array.shape != t.shape:
+                raise ValueError(f"input {t.name!r} must have shape {t.shape}, got {array.shape}")
+            np.copyto(self._host[t.name].numpy(), array, casting="same_kind")
+        with torch.cuda.stream(self._stream):
+            for t in self._inputs:
+                self._device[t.name].copy_(self._host[t.name], non_blocking=True)
+            if not self._context.execute_async_v3(self._stream.cuda_stream):
+                raise RuntimeError("TensorRT execute_async_v3 failed (see its log)")
+            for t in self._outputs:
+                self._host[t.name].copy_(self._device[t.name], non_blocking=True)
+        self._stream.synchronize()
+        return {t.name: self._host[t.name].numpy().copy() for t in self._outputs}
+
+
+def _empty(tensor: TensorInfo, device: str, pinned: bool = False) -> torch.Tensor:
+    try:
+        dtype = TORCH_DTYPES[tensor.dtype]
+    except KeyError:
+        raise ValueError(
+            f"tensor {tensor.name!r} has dtype {tensor.dtype}, not supported"
+        ) from None
+    return torch.empty(tensor.shape, dtype=dtype, device=device, pin_memory=pinned)

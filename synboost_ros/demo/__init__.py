@@ -1,0 +1,1 @@
+"""The demo drive: a recorded street with anomalies, replayed through the node."""

@@ -1,0 +1,103 @@
+"""Read and write the demo drive as a rosbag2 (mcap): camera frames plus anomaly ground truth.
+
+Topics: ``/camera/image_raw/compressed`` (sensor_msgs/CompressedImage, jpeg, RGB scene) and
+``/camera/anomaly_gt/compressed`` (sensor_msgs/CompressedImage, png, mono8 labels 0 normal,
+1 anomaly, 255 ignore), with equal header stamps per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_TOPIC = "/camera/image_raw/compressed"
+LABEL_TOPIC = "/camera/anomaly_gt/compressed"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+
+
+@dataclass
+class DriveFrame:
+    """One recorded frame: receive time, RGB image and anomaly labels."""
+
+    stamp_ns: int
+    image: np.ndarray
+    label: np.ndarray
+
+
+def _typestore():
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_HUMBLE)
+
+
+def _message(typestore, stamp_ns: int, frame_id: str, fmt: str, payload: np.ndarray):
+    types = typestore.types
+    stamp = types["builtin_interfaces/msg/Time"](
+        sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000
+    )
+    header = types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
+    return types[COMPRESSED_IMAGE](header=header, format=fmt, data=payload)
+
+
+def write_drive_bag(
+    path: str | Path, frames: Iterable[DriveFrame], frame_id: str = "camera", jpeg_quality: int = 90
+) -> int:
+    """Write frames to a new mcap rosbag2 folder; return the number of frames written."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    typestore = _typestore()
+    count = 0
+    with Writer(Path(path), version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        image_conn = writer.add_connection(IMAGE_TOPIC, COMPRESSED_IMAGE, typestore=typestore)
+        label_conn = writer.add_connection(LABEL_TOPIC, COMPRESSED_IMAGE, typestore=typestore)
+        for frame in frames:
+            bgr = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
+            ok_image, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            ok_label, png = cv2.imencode(".png", frame.label)
+            if not (ok_image and ok_label):
+                raise ValueError(f"could not encode frame at stamp {frame.stamp_ns}")
+            for conn, fmt, payload in (
+                (image_conn, "rgb8; jpeg compressed bgr8", jpeg),
+                (label_conn, "mono8; png compressed mono8", png),
+            ):
+                message = _message(typestore, frame.stamp_ns, frame_id, fmt, payload.ravel())
+                writer.write(
+                    conn, frame.stamp_ns, typestore.serialize_cdr(message, COMPRESSED_IMAGE)
+                )
+            count += 1
+    return count
+
+
+def read_drive_messages(path: str | Path) -> Iterator[tuple[str, int, object]]:
+    """Yield (topic, receive time ns, deserialised CompressedImage) in recorded order."""
+    from rosbags.rosbag2 import Reader
+
+    typestore = _typestore()
+    with Reader(Path(path)) as reader:
+        connections = [c for c in reader.connections if c.topic in (IMAGE_TOPIC, LABEL_TOPIC)]
+        if not any(c.topic == IMAGE_TOPIC for c in connections):
+            raise ValueError(f"bag {path} has no {IMAGE_TOPIC} topic")
+        for conn, timestamp, raw in reader.messages(connections=connections):
+            yield conn.topic, timestamp, typestore.deserialize_cdr(raw, conn.msgtype)
+
+
+def read_drive_bag(path: str | Path) -> Iterator[DriveFrame]:
+    """Yield the frames of a drive bag, pairing image and label by header stamp."""
+    labels: dict[int, np.ndarray] = {}
+    images: dict[int, np.ndarray] = {}
+    for topic, _, message in read_drive_messages(path):
+        stamp = message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
+        flag = cv2.IMREAD_GRAYSCALE if topic == LABEL_TOPIC else cv2.IMREAD_COLOR
+        decoded = cv2.imdecode(np.asarray(message.data, dtype=np.uint8), flag)
+        if decoded is None:
+            raise ValueError(f"bag {path}: corrupt {topic} frame at stamp {stamp}")
+        if topic == LABEL_TOPIC:
+            labels[stamp] = decoded
+        else:
+            images[stamp] = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+        if stamp in labels and stamp in images:
+            yield DriveFrame(stamp, images.pop(stamp), labels.pop(stamp))

@@ -1,0 +1,384 @@
+"""TensorRT backend: availability errors, auto fallback, the engine cache, and (with a GPU and
+TensorRT) real engines against onnxruntime.
+
+The cache tests drive ``load_or_build_engine`` through a minimal fake ``TensorRTApi`` whose
+"engines" are tagged bytes, so key handling, rebuilds, atomic writes and fallbacks run here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from synboost_ros.backends import factory, tensorrt_engine
+from synboost_ros.backends.tensorrt_engine import (
+    DeviceInfo,
+    EngineBuildError,
+    EngineKey,
+    EngineLoadError,
+    TensorInfo,
+    engine_cache_key,
+    fp16_builder_flag_usable,
+    gpu_device_info,
+    load_or_build_engine,
+    parser_errors,
+    version_tuple,
+    write_atomically,
+)
+
+H100 = DeviceInfo("NVIDIA H100 80GB HBM3", (9, 0))
+IO = (
+    TensorInfo("image", (1, 3, 8, 16), "float32", True),
+    TensorInfo("semantic", (1, 8, 16), "int32", False),
+)
+MAGIC = b"FAKE-ENGINE:"
+
+
+class FakeTensorRT:
+    """Minimal ``TensorRTApi``: an engine is MAGIC + the ONNX bytes; records each build."""
+
+    version = "10.3.0"
+
+    def __init__(self, io=IO, precision_used="fp16"):
+        self.io = tuple(io)
+        self.precision_used = precision_used
+        self.builds: list[Path | None] = []
+
+    def build(self, onnx_path, precision, workspace_bytes, timing_cache_path):
+        self.builds.append(timing_cache_path)
+        return MAGIC + Path(onnx_path).read_bytes(), self.precision_used
+
+    def deserialize(self, data):
+        if not data.startswith(MAGIC):
+            raise EngineLoadError("not an engine")
+        return data
+
+    def io_tensors(self, engine):
+        return self.io
+
+
+@pytest.fixture
+def onnx_file(tmp_path):
+    path = tmp_path / "segmentation.onnx"
+    path.write_bytes(b"graph-bytes")
+    return path
+
+
+def _load(api, onnx_file, cache_dir, expected_io=IO):
+    return load_or_build_engine(
+        "segmentation", onnx_file, cache_dir, "fp16", H100, expected_io, api=api
+    )
+
+
+# --- availability and fallback -------------------------------------------------------------
+
+
+def test_explicit_tensorrt_without_tensorrt_is_a_clear_import_error(monkeypatch, edge_random_model):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # makes `import tensorrt` fail
+    with pytest.raises(ImportError, match=r"TensorRT is not installed: pip install tensorrt"):
+        factory.create_backend(edge_random_model, "tensorrt", "cuda", "fp16")
+
+
+def test_auto_on_cpu_runs_onnxruntime_fp32_and_says_so(caplog, edge_random_model):
+    with caplog.at_level(logging.WARNING):
+        backend = factory.create_backend(edge_random_model, "auto", "cpu", "fp16")
+    assert backend.name == "onnxruntime"
+    assert backend.precision == "fp32"
+    assert "running fp32 on the CPU" in caplog.text
+
+
+def test_auto_falls_back_past_missing_tensorrt(monkeypatch, caplog, edge_random_model):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    monkeypatch.setattr(factory, "available_backends", lambda device: ["tensorrt", "onnxruntime"])
+    with caplog.at_level(logging.WARNING):
+        backend = factory.create_backend(edge_random_model, "auto", "cpu", "fp32")
+    assert backend.name == "onnxruntime"
+    assert "backend tensorrt unavailable (TensorRT is not installed" in caplog.text
+
+
+def _fake_tensorrt_module(version):
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, severity):
+            self.severity = severity
+
+    return types.SimpleNamespace(__version__=version, Logger=Logger)
+
+
+def test_backend_rejects_old_tensorrt_and_non_cuda_devices(monkeypatch, edge_random_model):
+    from synboost_ros.backends.tensorrt_backend import TensorRTBackend
+
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("8.6.1"))
+    with pytest.raises(ImportError, match=r"TensorRT >= 10 needed, found 8\.6\.1"):
+        TensorRTBackend(edge_random_model, "cuda")
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("10.3.0"))
+    with pytest.raises(ValueError, match="runs on device 'cuda' only, got 'cpu'"):
+        TensorRTBackend(edge_random_model, "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch sees no CUDA device"):
+            TensorRTBackend(edge_random_model, "cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_gpu_device_info_without_cuda_is_a_value_error():
+    with pytest.raises(ValueError, match="no CUDA device"):
+        gpu_device_info()
+
+
+# --- keys and build policy -----------------------------------------------------------------
+
+KEY_ARGS = {
+    "onnx_sha256": "ab" * 32,
+    "trt_version": "10.3.0",
+    "gpu_name": H100.name,
+    "compute_capability": (9, 0),
+    "precision": "fp16",
+    "input_shapes": {"image": (1, 3, 8, 16), "weights": (4,)},
+}
+
+
+def test_cache_key_is_stable_and_every_component_changes_it():
+    base = engine_cache_key(**KEY_ARGS)
+    assert base == engine_cache_key(**KEY_ARGS)
+    assert len(base) == 64 and int(base, 16) >= 0
+    reordered = dict(KEY_ARGS, input_shapes={"weights": [4], "image": [1, 3, 8, 16]})
+    assert engine_cache_key(**reordered) == base
+    changes = {
+        "onnx_sha256": "cd" * 32,
+        "trt_version": "10.4.0",
+        "gpu_name": "NVIDIA H100 PCIe",
+        "compute_capability": (8, 9),
+        "precision": "fp32",
+        "input_shapes": {"image": (1, 3, 16, 16), "weights": (4,)},
+    }
+    keys = {
+        engine_cache_key(**dict(KEY_ARGS, **{field: value})) for field, value in changes.items()
+    }
+    assert len(keys) == len(changes) and base not in keys
+
+
+def test_engine_file_name_is_readable():
+    key = EngineKey.create(**KEY_ARGS)
+    assert key.file_name("synthesis") == f"synthesis-fp16-sm90-trt10.3.0-{key.digest()[:16]}.engine"
+
+
+@pytest.mark.parametrize(
+    ("version", "has_flag", "usable"),
+    [
+        ("10.0.1.6", True, True),
+        ("10.11.0", True, True),
+        ("10.12.0.36", True, False),
+        ("10.13.2", True, False),
+        ("11.0.0", False, False),
+        ("10.3.0", False, False),
+    ],
+)
+def test_fp16_builder_flag_only_before_its_deprecation(version, has_flag, usable):
+    assert fp16_builder_flag_usable(version, has_flag) is usable
+
+
+def test_version_tuple_rejects_nonsense():
+    assert version_tuple("10.12.0.36") == (10, 12)
+    with pytest.raises(ValueError, match="cannot read a TensorRT version"):
+        version_tuple("dev")
+
+
+def test_parser_errors_name_the_failing_node():
+    class Error:
+        def __init__(self, desc, node=""):
+            self._desc, self._node = desc, node
+
+        def desc(self):
+            return self._desc
+
+        def node_name(self):
+            return self._node
+
+        def node_operator(self):
+            return "Unique"
+
+    errors = [Error("No importer registered for op: Unique", "u0"), Error("graph invalid")]
+    parser = types.SimpleNamespace(num_errors=2, get_error=errors.__getitem__)
+    assert parser_errors(parser) == [
+        "node u0 (Unique): No importer registered for op: Unique",
+        "graph invalid",
+    ]
+
+
+# --- the engine cache ----------------------------------------------------------------------
+
+
+def test_first_call_builds_then_cache_hits(onnx_file, tmp_path):
+    api = FakeTensorRT()
+    first = _load(api, onnx_file, tmp_path / "cache")
+    second = _load(api, onnx_file, tmp_path / "cache")
+    assert len(api.builds) == 1
+    assert first.path == second.path and first.path.read_bytes() == MAGIC + b"graph-bytes"
+    assert second.precision == "fp16" and second.io == IO
+    sidecar = json.loads(first.path.with_suffix(".json").read_text())
+    assert sidecar["key"]["trt_version"] == "10.3.0" and sidecar["key"]["gpu_name"] == H100.name
+    assert {t["name"]: t["shape"] for t in sidecar["io"]} == {
+        "image": [1, 3, 8, 16],
+        "semantic": [1, 8, 16],
+    }
+    assert api.builds[0].parent == tmp_path / "cache"
+    assert api.builds[0].name.startswith("timing-fp16-sm90-trt10.3.0-")
+
+
+def test_changed_onnx_builds_a_new_engine(onnx_file, tmp_path):
+    api = FakeTensorRT()
+    old = _load(api, onnx_file, tmp_path)
+    onnx_file.write_bytes(b"retrained-graph")
+    new = _load(api, onnx_file, tmp_path)
+    assert len(api.builds) == 2 and new.path != old.path
+
+
+def test_sidecar_shape_mismatch_rebuilds(onnx_file, tmp_path, caplog):
+    _load(FakeTensorRT(), onnx_file, tmp_path)
+    other_output = (IO[0], TensorInfo("semantic", (1, 4, 8), "int32", False))
+    api = FakeTensorRT(io=other_output)
+    with caplog.at_level(logging.WARNING):
+        cached = _load(api, onnx_file, tmp_path, expected_io=other_output)
+    assert len(api.builds) == 1
+    assert "does not match" in caplog.text
+    sidecar = json.loads(cached.path.with_suffix(".json").read_text())
+    assert [1, 4, 8] in [t["shape"] for t in sidecar["io"]]
+
+
+def test_missing_sidecar_rebuilds(onnx_file, tmp_path):
+    cached = _load(FakeTensorRT(), onnx_file, tmp_path)
+    cached.path.with_suffix(".json").unlink()
+    api = FakeTensorRT()
+    _load(api, onnx_file, tmp_path)
+    assert len(api.builds) == 1
+
+
+def test_corrupt_engine_is_deleted_and_rebuilt_once(onnx_file, tmp_path, caplog):
+    cached = _load(FakeTensorRT(), onnx_file, tmp_path)
+    cached.path.write_bytes(b"truncated")
+    api = FakeTensorRT()
+    with caplog.at_level(logging.WARNING):
+        again = _load(api, onnx_file, tmp_path)
+    assert len(api.builds) == 1 and "unusable" in caplog.text
+    assert again.path.read_bytes() == MAGIC + b"graph-bytes"
+
+
+def test_engine_that_never_loads_raises_instead_of_looping(onnx_file, tmp_path):
+    api = FakeTensorRT()
+    api.build = lambda *args: (b"garbage", "fp16")
+    with pytest.raises(EngineLoadError):
+        _load(api, onnx_file, tmp_path)
+    assert not list(tmp_path.glob("*.engine"))
+
+
+def test_built_engine_with_wrong_io_is_an_error_and_not_cached(onnx_file, tmp_path):
+    wrong = (IO[0], TensorInfo("semantic", (1, 8, 16), "float32", False))
+    with pytest.raises(EngineBuildError, match="expects"):
+        _load(FakeTensorRT(io=wrong), onnx_file, tmp_path / "cache")
+    assert not list((tmp_path / "cache").iterdir())
+
+
+def test_failed_write_leaves_no_partial_file(onnx_file, tmp_path, monkeypatch, caplog):
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tensorrt_engine.os, "replace", disk_full)
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.WARNING):
+        cached = _load(FakeTensorRT(), onnx_file, cache)
+    assert cached.path is None and cached.engine == MAGIC + b"graph-bytes"
+    assert "cannot save TensorRT engine" in caplog.text
+    assert not list(cache.iterdir())
+
+
+def test_write_atomically_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "x.engine"
+    write_atomically(target, b"old")
+
+    def fail_fsync(fd):
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(tensorrt_engine.os, "fsync", fail_fsync)
+    with pytest.raises(OSError, match="I/O error"):
+        write_atomically(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.engine"]
+
+
+def test_unwritable_cache_dir_falls_back_to_a_private_temp_dir(
+    onnx_file, tmp_path, monkeypatch, caplog
+):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    api = FakeTensorRT()
+    with caplog.at_level(logging.WARNING):
+        cached = _load(api, onnx_file, blocker / "cache")
+        again = _load(api, onnx_file, blocker / "cache")
+    assert "is not writable" in caplog.text
+    assert cached.path.is_file() and (tmp_path / "tmp") in cached.path.parents
+    assert again.path == cached.path and len(api.builds) == 1
+
+
+def test_missing_onnx_and_unknown_precision_are_clear_errors(onnx_file, tmp_path):
+    with pytest.raises(FileNotFoundError, match="ONNX graph for stage 'segmentation' not found"):
+        _load(FakeTensorRT(), tmp_path / "absent.onnx", tmp_path)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        load_or_build_engine("synthesis", onnx_file, tmp_path, "int8", H100, IO, FakeTensorRT())
+
+
+# --- real TensorRT -------------------------------------------------------------------------
+
+
+def _tensorrt_and_gpu() -> bool:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _stage_inputs(spec, config, rng):
+    inputs = {}
+    for t in spec.inputs:
+        if t.name == "ensemble_weights":
+            inputs[t.name] = np.asarray(config.ensemble_weights, dtype=np.float32)
+        elif t.dtype is np.int32:
+            inputs[t.name] = rng.integers(0, config.num_classes, t.shape, dtype=np.int32)
+        else:
+            inputs[t.name] = rng.random(t.shape, dtype=np.float32)
+    return inputs
+
+
+@pytest.mark.skipif(not _tensorrt_and_gpu(), reason="needs TensorRT and a CUDA GPU")
+def test_real_edge_engines_match_onnxruntime(edge_random_model, tmp_path, caplog):
+    from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from synboost_ros.backends.tensorrt_backend import TensorRTBackend
+    from synboost_ros.export import cached_onnx
+    from synboost_ros.stages import stage_specs
+
+    trt_backend = TensorRTBackend(edge_random_model, "cuda", "fp32", cache_dir=tmp_path)
+    assert trt_backend.precision == "fp32"
+    reference = OnnxRuntimeBackend(cached_onnx(edge_random_model), "cpu")
+    rng = np.random.default_rng(0)
+    for stage, spec in stage_specs(edge_random_model.config).items():
+        inputs = _stage_inputs(spec, edge_random_model.config, rng)
+        got, want = trt_backend.run(stage, inputs), reference.run(stage, inputs)
+        for t in spec.outputs:
+            assert got[t.name].dtype == t.dtype and got[t.name].shape == t.shape
+            if t.name == "semantic":
+                assert np.mean(got[t.name] == want[t.name]) > 0.99
+            else:
+                np.testing.assert_allclose(got[t.name], want[t.name], atol=2e-3, err_msg=stage)
+    with caplog.at_level(logging.WARNING):
+        TensorRTBackend(edge_random_model, "cuda", "fp32", cache_dir=tmp_path)
+    assert "building the TensorRT" not in caplog.text  # second start loads the cache
