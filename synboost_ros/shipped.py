@@ -19,7 +19,8 @@ def models_dirs() -> list[Path]:
             get_package_share_directory,
         )
 
-        with contextlib.suppress(PackageNotFoundError):
+        # Without an ament environment ament_index raises OSError (no AMENT_PREFIX_PATH).
+        with contextlib.suppress(PackageNotFoundError, OSError):
             candidates.append(Path(get_package_share_directory(PACKAGE)) / "models")
     except ImportError:
         pass

@@ -88,7 +88,7 @@ def test_explicit_tensorrt_without_tensorrt_is_a_clear_import_error(monkeypatch,
 
 
 def test_auto_on_cpu_runs_onnxruntime_fp32_and_says_so(caplog, edge_random_model):
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         backend = factory.create_backend(edge_random_model, "auto", "cpu", "fp16")
     assert backend.name == "onnxruntime"
     assert backend.precision == "fp32"

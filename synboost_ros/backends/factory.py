@@ -47,7 +47,7 @@ def create_backend(
         raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {precision!r}")
     device = resolve_device(device)
     if precision == "fp16" and device == "cpu":
-        logger.warning("fp16 needs a CUDA device; running fp32 on the CPU")
+        logger.info("fp16 needs a CUDA device; running fp32 on the CPU")
         precision = "fp32"
     candidates = available_backends(device) if backend == "auto" else [backend]
     errors = []

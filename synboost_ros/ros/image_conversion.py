@@ -1,0 +1,206 @@
+"""sensor_msgs Image / CompressedImage <-> numpy, with or without cv_bridge.
+
+Decoding works on plain attributes (``height``, ``width``, ``encoding``, ``step``,
+``is_bigendian``, ``data``; ``format`` and ``data`` for compressed images), so any object
+with those fields can be decoded. Every decoder returns a fresh, writable HxWx3 uint8 RGB
+array, or raises ``ImageDecodeError`` naming what is wrong with the message.
+
+Conversions follow cv_bridge's ``imgmsg_to_cv2(msg, "rgb8")``: ``mono16`` is scaled to 8 bit
+by 255/65535 with rounding (so 0 -> 0, 65535 -> 255, 32768 -> 128), and the Bayer encodings
+are demosaiced with OpenCV's bilinear method. ``8UC1`` is read as ``mono8`` and ``8UC3`` as
+``bgr8`` (cv_bridge refuses both; they are what OpenCV-based drivers publish).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+try:
+    from cv_bridge import CvBridge
+except ImportError:
+    CvBridge = None
+
+
+class ImageDecodeError(ValueError):
+    """An image message that cannot be turned into an RGB image."""
+
+
+def _same(image: np.ndarray) -> np.ndarray:
+    return image.copy()
+
+
+def _color(code: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda image: cv2.cvtColor(image, code)
+
+
+def _mono16_to_rgb(image: np.ndarray) -> np.ndarray:
+    mono8 = cv2.convertScaleAbs(image, alpha=255.0 / 65535.0)
+    return cv2.cvtColor(mono8, cv2.COLOR_GRAY2RGB)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one encoding lays out a pixel and how it becomes RGB."""
+
+    channels: int
+    bytes_per_channel: int
+    to_rgb: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def bytes_per_pixel(self) -> int:
+        return self.channels * self.bytes_per_channel
+
+
+# OpenCV's legacy Bayer codes name the pattern by the pixels at row 1, columns 1-2; ROS names
+# it by the top-left 2x2 block. So ROS rggb (R at row 0, column 0) is OpenCV "BG".
+_LAYOUTS: dict[str, _Layout] = {
+    "rgb8": _Layout(3, 1, _same),
+    "bgr8": _Layout(3, 1, _color(cv2.COLOR_BGR2RGB)),
+    "8UC3": _Layout(3, 1, _color(cv2.COLOR_BGR2RGB)),
+    "rgba8": _Layout(4, 1, _color(cv2.COLOR_RGBA2RGB)),
+    "bgra8": _Layout(4, 1, _color(cv2.COLOR_BGRA2RGB)),
+    "mono8": _Layout(1, 1, _color(cv2.COLOR_GRAY2RGB)),
+    "8UC1": _Layout(1, 1, _color(cv2.COLOR_GRAY2RGB)),
+    "mono16": _Layout(1, 2, _mono16_to_rgb),
+    "bayer_rggb8": _Layout(1, 1, _color(cv2.COLOR_BayerBG2RGB)),
+    "bayer_bggr8": _Layout(1, 1, _color(cv2.COLOR_BayerRG2RGB)),
+    "bayer_gbrg8": _Layout(1, 1, _color(cv2.COLOR_BayerGR2RGB)),
+    "bayer_grbg8": _Layout(1, 1, _color(cv2.COLOR_BayerGB2RGB)),
+}
+SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_LAYOUTS)
+
+# Encodings cv_bridge converts to rgb8 the way we do (it refuses 8UC1 / 8UC3).
+CV_BRIDGE_ENCODINGS = frozenset(SUPPORTED_ENCODINGS) - {"8UC1", "8UC3"}
+
+# Encodings of the images this package publishes: numpy dtype and channel count.
+OUTPUT_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "mono8": (np.dtype(np.uint8), 1),
+    "rgb8": (np.dtype(np.uint8), 3),
+    "32FC1": (np.dtype(np.float32), 1),
+}
+HOST_IS_BIGENDIAN = int(sys.byteorder == "big")
+
+DEFAULT_BRIDGE = CvBridge() if CvBridge is not None else None
+
+_JPEG_START = b"\xff\xd8"
+_JPEG_END = b"\xff\xd9"
+
+
+def _bytes_of(data: Any) -> np.ndarray:
+    """The message payload as a flat uint8 array, without copying where possible."""
+    if isinstance(data, list):
+        return np.asarray(data, dtype=np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+def _layout_of(msg: Any) -> _Layout:
+    """Check encoding, size, step and data length; return the pixel layout."""
+    layout = _LAYOUTS.get(msg.encoding)
+    if layout is None:
+        raise ImageDecodeError(
+            f"unknown encoding {msg.encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"
+        )
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height == 0 or width == 0:
+        raise ImageDecodeError(f"empty image: {width}x{height} pixels")
+    row_bytes = width * layout.bytes_per_pixel
+    if step < row_bytes:
+        raise ImageDecodeError(
+            f"step {step} < width * bytes per pixel = {width} * {layout.bytes_per_pixel} "
+            f"= {row_bytes} for a {width}x{height} {msg.encoding} image"
+        )
+    size = len(msg.data)
+    if size != step * height:
+        kind = "truncated data" if size < step * height else "data too long"
+        raise ImageDecodeError(
+            f"{kind}: {size} bytes != step * height = {step} * {height} = {step * height} "
+            f"for a {width}x{height} {msg.encoding} image"
+        )
+    return layout
+
+
+def _pixels(msg: Any, layout: _Layout) -> np.ndarray:
+    """A view of the pixels (HxW or HxWxC), skipping row padding, in native byte order."""
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    dtype = np.dtype(np.uint8)
+    if layout.bytes_per_channel == 2:
+        dtype = np.dtype(">u2" if msg.is_bigendian else "<u2")
+    shape: tuple[int, ...] = (height, width)
+    strides: tuple[int, ...] = (step, layout.bytes_per_pixel)
+    if layout.channels > 1:
+        shape += (layout.channels,)
+        strides += (layout.bytes_per_channel,)
+    pixels = np.ndarray(shape, dtype=dtype, buffer=_bytes_of(msg.data), strides=strides)
+    return pixels.astype(dtype.newbyteorder("="), copy=False)
+
+
+def decode_image_ours(msg: Any) -> np.ndarray:
+    """Our own sensor_msgs/Image -> HxWx3 uint8 RGB conversion (no cv_bridge)."""
+    layout = _layout_of(msg)
+    try:
+        return np.ascontiguousarray(layout.to_rgb(_pixels(msg, layout)))
+    except cv2.error as error:
+        raise ImageDecodeError(f"OpenCV cannot convert {msg.encoding} image: {error}") from error
+
+
+def decode_image(msg: Any, bridge: Any = DEFAULT_BRIDGE) -> np.ndarray:
+    """sensor_msgs/Image -> HxWx3 uint8 RGB, through cv_bridge when it is installed.
+
+    The message is checked first, so bad input gives the same ``ImageDecodeError`` either
+    way. Big-endian data never goes through cv_bridge: some of its releases byte-swap with
+    ``ndarray.newbyteorder``, which NumPy 2 removed.
+    """
+    _layout_of(msg)
+    if bridge is None or msg.encoding not in CV_BRIDGE_ENCODINGS or msg.is_bigendian:
+        return decode_image_ours(msg)
+    try:
+        rgb = bridge.imgmsg_to_cv2(msg, "rgb8")
+    except Exception as error:
+        raise ImageDecodeError(f"cv_bridge cannot convert {msg.encoding} image: {error}") from error
+    if rgb.shape != (int(msg.height), int(msg.width), 3):
+        raise ImageDecodeError(f"cv_bridge returned shape {rgb.shape} for a {msg.encoding} image")
+    return np.array(rgb, dtype=np.uint8, copy=True)
+
+
+def decode_compressed(msg: Any) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg or png) -> HxWx3 uint8 RGB.
+
+    The format string is not trusted: OpenCV recognises the data by its signature. A JPEG
+    must end with its end-of-image marker (trailing zero padding allowed), so a truncated
+    frame is refused even by OpenCV builds that would return a partly grey image.
+    """
+    data = _bytes_of(msg.data)
+    described = f"compressed image (format {msg.format!r}, {data.size} bytes)"
+    if data.size == 0:
+        raise ImageDecodeError(f"empty {described}")
+    raw = data.tobytes()
+    if raw.startswith(_JPEG_START) and not raw.rstrip(b"\x00").endswith(_JPEG_END):
+        raise ImageDecodeError(f"truncated JPEG: no end-of-image marker in {described}")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageDecodeError(f"cannot decode {described}: corrupt, or not JPEG/PNG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def fill_image_msg(msg: Any, array: np.ndarray, encoding: str, header: Any) -> Any:
+    """Fill a sensor_msgs/Image with ``array`` (mono8, rgb8 or 32FC1) and ``header``."""
+    if encoding not in OUTPUT_ENCODINGS:
+        raise ValueError(f"cannot publish {encoding!r}; use one of {list(OUTPUT_ENCODINGS)}")
+    dtype, channels = OUTPUT_ENCODINGS[encoding]
+    expected_ndim = 2 if channels == 1 else 3
+    if array.ndim != expected_ndim or (channels > 1 and array.shape[2] != channels):
+        raise ValueError(f"{encoding} needs {channels} channel(s), got shape {array.shape}")
+    pixels = np.ascontiguousarray(array, dtype=dtype)
+    msg.header = header
+    msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = HOST_IS_BIGENDIAN
+    msg.step = msg.width * channels * dtype.itemsize
+    msg.data = pixels.tobytes()
+    return msg

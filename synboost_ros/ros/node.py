@@ -1,0 +1,257 @@
+"""``anomaly_node``: camera images in, SynBoost maps out, with diagnostics.
+
+The subscription callback only hands the newest frame to a worker thread (see
+``frame_worker``); the worker decodes, runs the pipeline for the maps that subscribers want,
+and publishes. Durations are measured with ``time.perf_counter``; the end-to-end latency is
+publish time minus the header stamp on the node's clock, so it stays right under
+``use_sim_time``.
+
+Input QoS, depth 1 in both cases (only the newest frame matters; the worker drops any frame
+it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` = reliable.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+
+from synboost_ros.pipeline import AnomalyPipeline, InvalidImageError
+from synboost_ros.ros.frame_worker import FrameWorker
+from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed, decode_image
+from synboost_ros.ros.latency_stats import HealthLimits, PipelineStats, evaluate_health
+from synboost_ros.ros.outputs import OutputPublishers, RenderSettings, required_maps
+from synboost_ros.ros.parameters import (
+    NodeParameters,
+    ParameterError,
+    declare_node_parameters,
+    pipeline_arguments,
+    watch_node_parameters,
+)
+from synboost_ros.weights import ModelLoadError
+
+DEFAULT_NODE_NAME = "anomaly_node"
+LOG_THROTTLE_S = 2.0
+SPIN_TIMEOUT_S = 0.1  # how often main() looks at the stop event
+ROS_WEIGHTS_HINT = "for the ROS node: -p weights:=PATH or -p random_weights:=true"
+# Errors that make a frame bad without being a bug in this package.
+FRAME_ERRORS = (ImageDecodeError, InvalidImageError)
+# input parameter -> message type, topic, decoder.
+INPUTS = {
+    "raw": (Image, "image", decode_image),
+    "compressed": (CompressedImage, "image/compressed", decode_compressed),
+}
+
+
+class StartupError(RuntimeError):
+    """The node cannot start: bad parameters or a model that does not load."""
+
+
+def input_qos(name: str) -> QoSProfile:
+    """QoS of the camera subscription: keep last 1, best effort or reliable."""
+    reliable = name == "reliable"
+    reliability = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
+
+
+def _stage_times(decode_ms: float, pipeline_ms: dict[str, float], publish_ms: float) -> dict:
+    """Times of one frame: decode, the pipeline's stages (its total as 'pipeline'), publish."""
+    times = {"decode": decode_ms}
+    times.update({("pipeline" if k == "total" else k): v for k, v in pipeline_ms.items()})
+    times["publish"] = publish_ms
+    times["total"] = decode_ms + pipeline_ms.get("total", 0.0) + publish_ms
+    return times
+
+
+class AnomalyNode(Node):
+    """SynBoost anomaly detection on a camera topic."""
+
+    def __init__(
+        self,
+        node_name: str = DEFAULT_NODE_NAME,
+        *,
+        pipeline_factory: Callable[..., Any] = AnomalyPipeline.create,
+        **node_options: Any,
+    ) -> None:
+        super().__init__(node_name, **node_options)
+        self._stats = PipelineStats()
+        self._limits = HealthLimits()
+        self._pipeline: Any = None
+        self._worker: FrameWorker[Any] = FrameWorker(self._process, self._on_frame_error)
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 1)
+        try:
+            self._params = self._declare_parameters()
+            self._pipeline = self._create_pipeline(pipeline_factory)
+        except StartupError as error:
+            self.get_logger().fatal(str(error))
+            self.destroy_node()
+            raise
+        params = self._params
+        self._settings = RenderSettings(params.anomaly_threshold, params.overlay_alpha)
+        self._limits = HealthLimits(params.min_rate_hz, params.latency_budget_ms)
+        self._outputs = OutputPublishers(self, params.publish_synthesized, self._pipeline.device)
+        self._diagnostics_timer = self.create_timer(
+            params.diagnostics_period, self.publish_diagnostics
+        )
+        watch_node_parameters(self, params, self._apply_parameters)
+        message_type, topic, self._decode = INPUTS[params.input]
+        self._worker.start()
+        self.create_subscription(message_type, topic, self._on_frame, input_qos(params.input_qos))
+        self.get_logger().info(
+            f"ready: {params.preset} on {self._pipeline.backend_name} / {self._pipeline.device} / "
+            f"{self._pipeline.precision}, input {self.resolve_topic_name(topic)} ({params.input})"
+        )
+
+    @property
+    def stats(self) -> PipelineStats:
+        """Counters, latencies and rates."""
+        return self._stats
+
+    @property
+    def parameters(self) -> NodeParameters:
+        """Parameter values in force."""
+        return self._params
+
+    def _declare_parameters(self) -> NodeParameters:
+        try:
+            return declare_node_parameters(self)
+        except (ParameterError, ParameterException) as error:
+            raise StartupError(str(error)) from None
+
+    def _create_pipeline(self, factory: Callable[..., Any]) -> Any:
+        try:
+            return factory(**pipeline_arguments(self._params))
+        except ModelLoadError as error:
+            message = f"{error} ({ROS_WEIGHTS_HINT})"
+        except (ValueError, ImportError, RuntimeError, OSError) as error:
+            message = f"cannot create the pipeline: {error}"
+        self._stats.set_load_error(message)
+        self.publish_diagnostics()
+        raise StartupError(message)
+
+    def _on_frame(self, msg: Image | CompressedImage) -> None:
+        self._stats.frame_received()
+        if self._worker.submit(msg):
+            self._stats.frame_dropped()
+
+    def _process(self, msg: Image | CompressedImage) -> None:
+        start = time.perf_counter()
+        rgb = self._decode(msg)
+        decoded = time.perf_counter()
+        topics = self._outputs.subscribed_topics()
+        if not topics and not self._outputs.timing_subscribed():
+            self._stats.frame_idle()
+            return
+        result = self._pipeline(rgb, outputs=required_maps(topics))
+        ran = time.perf_counter()
+        self._outputs.publish_images(topics, result, rgb, msg.header, self._settings)
+        published = time.perf_counter()
+        e2e_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
+        times = _stage_times((decoded - start) * 1e3, result.timings_ms, (published - ran) * 1e3)
+        self._outputs.publish_timing(msg.header, {**times, "e2e": e2e_ms})
+        self._stats.frame_published(times, e2e_ms)
+
+    def _on_frame_error(self, msg: Image | CompressedImage, error: Exception) -> None:
+        text = str(error) if isinstance(error, FRAME_ERRORS) else f"{type(error).__name__}: {error}"
+        self._stats.frame_failed(text)
+        self.get_logger().error(
+            f"bad frame (frame_id '{msg.header.frame_id}'): {text}",
+            throttle_duration_sec=LOG_THROTTLE_S,
+        )
+
+    def _apply_parameters(self, params: NodeParameters) -> None:
+        old, self._params = self._params, params
+        self._settings = RenderSettings(params.anomaly_threshold, params.overlay_alpha)
+        self._limits = HealthLimits(params.min_rate_hz, params.latency_budget_ms)
+        if params.ensemble_weights is not None and params.ensemble_weights != old.ensemble_weights:
+            self._pipeline.set_ensemble_weights(params.ensemble_weights)
+        if params.diagnostics_period != old.diagnostics_period:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = self.create_timer(
+                params.diagnostics_period, self.publish_diagnostics
+            )
+
+    def diagnostic_status(self) -> DiagnosticStatus:
+        """The node's status now: level, why, and every counter and latency."""
+        snapshot = self._stats.snapshot()
+        health = evaluate_health(snapshot, self._limits)
+        identity = self._identity()
+        return DiagnosticStatus(
+            level=bytes([int(health.level)]),
+            name=f"{self.get_fully_qualified_name()}: anomaly detection",
+            message=health.message,
+            hardware_id=dict(identity)["device"],
+            values=[KeyValue(key=k, value=v) for k, v in identity + snapshot.key_values()],
+        )
+
+    def _identity(self) -> list[tuple[str, str]]:
+        """Backend, device, precision that run (as requested while no pipeline exists)."""
+        pipeline, params = self._pipeline, self._params
+        if pipeline is None:
+            running = (params.backend, params.device, params.precision)
+        else:
+            running = (pipeline.backend_name, pipeline.device, pipeline.precision)
+        names = ("backend", "device", "precision")
+        return [*zip(names, running, strict=True), ("preset", params.preset)]
+
+    def publish_diagnostics(self) -> None:
+        """Publish one DiagnosticArray on /diagnostics."""
+        array = DiagnosticArray(status=[self.diagnostic_status()])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
+
+    def destroy_node(self) -> None:
+        """Stop the worker (after its current frame), then the node."""
+        self._worker.stop()
+        super().destroy_node()
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGINT and SIGTERM set, in place of rclpy's handlers.
+
+    rclpy's handlers invalidate the context at once, while the worker may still be
+    publishing; with this event the worker stops first, then the node and the context go.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``anomaly_node``: spin until SIGINT / SIGTERM; 1 when it cannot start."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = stop_on_signals()
+    try:
+        node = AnomalyNode()
+    except StartupError:
+        rclpy.try_shutdown()
+        return 1
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+    except ExternalShutdownException:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

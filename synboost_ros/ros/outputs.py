@@ -1,0 +1,138 @@
+"""Output topics: which maps each needs, how each image is rendered, and their publishers.
+
+``required_maps``, ``render_topic``, ``heat_overlay`` and ``timing_values`` are plain Python.
+``OutputPublishers`` owns the publishers; it reports which topics have subscribers so the
+node asks the pipeline only for the maps those need and converts nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from synboost_ros.classes import colorize
+from synboost_ros.pipeline import PipelineResult
+from synboost_ros.ros.image_conversion import fill_image_msg
+
+# Image topic (under ~/) -> the pipeline maps it is made from.
+TOPIC_MAPS: dict[str, frozenset[str]] = {
+    "semantic": frozenset({"semantic"}),
+    "semantic_color": frozenset({"semantic"}),
+    "entropy": frozenset({"entropy"}),
+    "distance": frozenset({"distance"}),
+    "perceptual": frozenset({"perceptual"}),
+    "anomaly": frozenset({"anomaly"}),
+    "anomaly_mask": frozenset({"anomaly"}),
+    "overlay": frozenset({"anomaly"}),
+    "synthesized": frozenset({"synthesized"}),
+}
+TIMING_TOPIC = "timing"
+HEAT_COLORMAP = cv2.COLORMAP_JET
+# Reliable publishers match reliable and best-effort subscribers; depth 1 keeps only the newest.
+OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Run-time settings of the rendered images."""
+
+    anomaly_threshold: float = 0.5
+    overlay_alpha: float = 0.5
+
+
+def required_maps(topics: Iterable[str]) -> set[str]:
+    """Pipeline outputs needed for ``topics``."""
+    return set().union(*(TOPIC_MAPS[topic] for topic in topics))
+
+
+def heat_overlay(rgb: np.ndarray, score: np.ndarray, alpha: float) -> np.ndarray:
+    """Blend the camera image with a jet heat map of ``score`` (in [0, 1]) at weight ``alpha``."""
+    levels = np.clip(score * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    heat = cv2.cvtColor(cv2.applyColorMap(levels, HEAT_COLORMAP), cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(rgb, 1.0 - alpha, heat, alpha, 0.0)
+
+
+def render_topic(
+    topic: str, result: PipelineResult, rgb: np.ndarray, settings: RenderSettings
+) -> tuple[np.ndarray, str]:
+    """The image of one topic and its encoding."""
+    if topic == "semantic":
+        return result.semantic, "mono8"
+    if topic == "semantic_color":
+        return colorize(result.semantic), "rgb8"
+    if topic in ("entropy", "distance", "perceptual", "anomaly"):
+        return getattr(result, topic), "32FC1"
+    if topic == "anomaly_mask":
+        mask = np.where(result.anomaly >= settings.anomaly_threshold, 255, 0).astype(np.uint8)
+        return mask, "mono8"
+    if topic == "overlay":
+        return heat_overlay(rgb, result.anomaly, settings.overlay_alpha), "rgb8"
+    if topic == "synthesized":
+        return result.synthesized, "rgb8"
+    raise ValueError(f"unknown output topic {topic!r}")
+
+
+def stamp_text(sec: int, nanosec: int) -> str:
+    """A header stamp as 'sec.nanosec' with nine nanosecond digits."""
+    return f"{sec}.{nanosec:09d}"
+
+
+def timing_values(stamp: tuple[int, int], frame_id: str, times_ms: Mapping[str, float]) -> list:
+    """Key/value pairs of the per-frame timing status: stamp, frame_id, then ``<name>_ms``."""
+    pairs = [("stamp", stamp_text(*stamp)), ("frame_id", frame_id)]
+    pairs += [(f"{name}_ms", f"{value:.3f}") for name, value in times_ms.items()]
+    return pairs
+
+
+class OutputPublishers:
+    """The node's output publishers (``~/<topic>``) and ``~/timing``."""
+
+    def __init__(self, node: Node, publish_synthesized: bool, hardware_id: str) -> None:
+        topics = [t for t in TOPIC_MAPS if t != "synthesized" or publish_synthesized]
+        self._images = {t: node.create_publisher(Image, f"~/{t}", OUTPUT_QOS) for t in topics}
+        self._timing = node.create_publisher(DiagnosticStatus, f"~/{TIMING_TOPIC}", OUTPUT_QOS)
+        self._timing_name = f"{node.get_fully_qualified_name()}: frame timing"
+        self._hardware_id = hardware_id
+
+    def subscribed_topics(self) -> list[str]:
+        """Image topics that have at least one subscriber now."""
+        return [t for t, pub in self._images.items() if pub.get_subscription_count() > 0]
+
+    def timing_subscribed(self) -> bool:
+        """Whether ``~/timing`` has a subscriber."""
+        return self._timing.get_subscription_count() > 0
+
+    def publish_images(
+        self,
+        topics: Iterable[str],
+        result: PipelineResult,
+        rgb: np.ndarray,
+        header: Any,
+        settings: RenderSettings,
+    ) -> None:
+        """Render and publish ``topics``, each with the input ``header``."""
+        for topic in topics:
+            array, encoding = render_topic(topic, result, rgb, settings)
+            self._images[topic].publish(fill_image_msg(Image(), array, encoding, header))
+
+    def publish_timing(self, header: Any, times_ms: Mapping[str, float]) -> None:
+        """Publish the stage times of one frame, tagged with its stamp and frame_id."""
+        stamp = (header.stamp.sec, header.stamp.nanosec)
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK,
+            name=self._timing_name,
+            message="frame timing",
+            hardware_id=self._hardware_id,
+            values=[
+                KeyValue(key=k, value=v) for k, v in timing_values(stamp, header.frame_id, times_ms)
+            ],
+        )
+        self._timing.publish(status)

@@ -1,0 +1,164 @@
+"""Counters, sliding windows, rates and the health verdict, driven by a fake clock."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+
+from synboost_ros.ros.latency_stats import (
+    STAGES,
+    HealthLimits,
+    Level,
+    PipelineStats,
+    RateMeter,
+    SlidingWindow,
+    evaluate_health,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_window_percentiles_and_max_cover_only_the_last_samples():
+    window = SlidingWindow(size=100)
+    for value in range(1000, 1100):  # pushed out below
+        window.add(value)
+    for value in range(1, 101):
+        window.add(value)
+    assert window.percentile(50) == pytest.approx(50.5)
+    assert window.percentile(95) == pytest.approx(95.05)
+    assert window.maximum() == 100
+
+
+def test_empty_window_reports_nan():
+    window = SlidingWindow()
+    assert math.isnan(window.percentile(50)) and math.isnan(window.maximum())
+    with pytest.raises(ValueError):
+        SlidingWindow(size=0)
+
+
+def test_rate_meter_measures_a_steady_rate_and_decays_when_events_stop():
+    clock = FakeClock()
+    meter = RateMeter(window_s=5.0, clock=clock)
+    assert meter.rate_hz() == 0.0
+    for _ in range(300):  # 10 s at 30 Hz
+        meter.tick()
+        clock.now += 1 / 30
+    assert meter.rate_hz() == pytest.approx(30.0, rel=0.02)
+    clock.now += 2.0
+    assert 0 < meter.rate_hz() < 25.0
+    clock.now += 10.0
+    assert meter.rate_hz() == 0.0
+
+
+def test_counters_and_snapshot_keys():
+    clock = FakeClock()
+    stats = PipelineStats(clock=clock)
+    for index in range(10):
+        stats.frame_received()
+        if index % 2:
+            stats.frame_dropped()
+        clock.now += 0.1
+    stats.frame_failed("unknown encoding 'xyz'")
+    for _ in range(3):
+        stats.frame_published({stage: 10.0 for stage in STAGES} | {"preprocess": 1.0}, 40.0)
+        clock.now += 0.1
+    stats.frame_idle()
+    snapshot = stats.snapshot()
+    counters = snapshot.counters
+    assert (counters.frames_in, counters.frames_dropped, counters.frames_bad) == (10, 5, 1)
+    assert (counters.frames_out, counters.frames_idle) == (3, 1)
+    assert snapshot.consecutive_failures == 0
+    values = dict(snapshot.key_values())
+    for key in ("frames_in", "frames_out", "frames_dropped", "frames_bad", "rate_in_hz"):
+        assert key in values
+    for stage in ("decode", "segmentation", "synthesis", "dissimilarity", "publish", "total"):
+        assert float(values[f"{stage}_ms_p50"]) == 10.0
+        assert float(values[f"{stage}_ms_p95"]) == 10.0
+    assert float(values["e2e_ms_max"]) == 40.0 and float(values["e2e_ms_p95"]) == 40.0
+    assert values["last_error"] == "unknown encoding 'xyz'"
+    assert "preprocess_ms_p50" not in values
+
+
+def test_counting_is_thread_safe():
+    stats = PipelineStats()
+
+    def receive() -> None:
+        for _ in range(2000):
+            stats.frame_received()
+
+    threads = [threading.Thread(target=receive) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert stats.snapshot().counters.frames_in == 8000
+
+
+def running_stats(rate_hz: float, e2e_ms: float) -> PipelineStats:
+    clock = FakeClock()
+    stats = PipelineStats(clock=clock)
+    for _ in range(50):
+        stats.frame_received()
+        stats.frame_published({"total": e2e_ms / 2}, e2e_ms)
+        clock.now += 1 / rate_hz
+    clock.now -= 1 / rate_hz
+    return stats
+
+
+def test_health_ok_when_fast_and_on_time():
+    health = evaluate_health(running_stats(20, 50).snapshot(), HealthLimits(5.0, 100.0))
+    assert health.level == Level.OK
+    assert "20.0 Hz" in health.message
+
+
+def test_health_warns_on_low_rate_and_on_latency_with_both_reasons():
+    health = evaluate_health(running_stats(2, 500).snapshot(), HealthLimits(5.0, 100.0))
+    assert health.level == Level.WARN
+    assert "output rate 2.0 Hz < min_rate_hz 5" in health.message
+    assert "e2e latency p95 500.0 ms > latency_budget_ms 100" in health.message
+
+
+def test_health_rate_check_is_off_at_zero():
+    health = evaluate_health(running_stats(2, 50).snapshot(), HealthLimits(0.0, 100.0))
+    assert health.level == Level.OK
+
+
+def test_health_is_ok_while_idle_without_subscribers():
+    clock = FakeClock()
+    stats = PipelineStats(clock=clock)
+    for _ in range(10):
+        stats.frame_received()
+        stats.frame_idle()
+        clock.now += 0.1
+    health = evaluate_health(stats.snapshot(), HealthLimits(5.0, 100.0))
+    assert health.level == Level.OK and "idle" in health.message
+
+
+def test_health_error_after_the_failure_limit_and_recovery():
+    stats = running_stats(20, 50)
+    limits = HealthLimits(5.0, 100.0, failure_limit=3)
+    stats.frame_failed("a")
+    stats.frame_failed("b")
+    assert evaluate_health(stats.snapshot(), limits).level != Level.ERROR
+    stats.frame_failed("step 10 < width")
+    health = evaluate_health(stats.snapshot(), limits)
+    assert health.level == Level.ERROR
+    assert health.message == "last 3 frames all failed: step 10 < width"
+    stats.frame_published({"total": 1.0}, 50.0)
+    assert evaluate_health(stats.snapshot(), limits).level != Level.ERROR
+
+
+def test_health_error_when_the_pipeline_did_not_load():
+    stats = PipelineStats()
+    stats.set_load_error("weights manifest /x/manifest.json not found")
+    health = evaluate_health(stats.snapshot(), HealthLimits())
+    assert health.level == Level.ERROR
+    assert health.message == "pipeline failed to load: weights manifest /x/manifest.json not found"

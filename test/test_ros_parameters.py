@@ -1,0 +1,211 @@
+"""Node parameters: validation in plain Python, and declaration on a real rclpy node."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from ros_test_env import isolate_ros_domain
+
+from synboost_ros.ros.parameters import (
+    PARAMETER_NAMES,
+    NodeParameters,
+    ParameterError,
+    declare_node_parameters,
+    parameter_problems,
+    parameter_spec,
+    pipeline_arguments,
+    validate_parameters,
+    watch_node_parameters,
+)
+
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "anomaly.yaml"
+FIXED = {
+    "preset", "weights", "random_weights", "backend", "device", "precision", "input",
+    "input_qos", "segmentation_height", "segmentation_width", "synthesis_height",
+    "synthesis_width", "publish_synthesized",
+}  # fmt: skip
+RUNTIME = {
+    "ensemble_weights", "anomaly_threshold", "overlay_alpha", "diagnostics_period",
+    "latency_budget_ms", "min_rate_hz",
+}  # fmt: skip
+
+
+def test_defaults_are_valid():
+    validate_parameters(NodeParameters())
+
+
+def test_fixed_and_runtime_parameters():
+    assert set(PARAMETER_NAMES) == FIXED | RUNTIME
+    assert {n for n in PARAMETER_NAMES if parameter_spec(n).read_only} == FIXED
+
+
+def test_the_shipped_yaml_holds_every_default():
+    document = yaml.safe_load(CONFIG.read_text())
+    values = document["/**"]["ros__parameters"]
+    defaults = NodeParameters()
+    # ensemble_weights stays unset (commented out) so the model's own weights apply.
+    assert set(values) == set(PARAMETER_NAMES) - {"ensemble_weights"}
+    for name, value in values.items():
+        assert value == getattr(defaults, name), name
+        assert type(value) is type(getattr(defaults, name)), name
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"preset": "huge"}, ["preset must be one of light, edge", "'huge'"]),
+        ({"backend": "tpu"}, ["backend must be one of", "'tpu'"]),
+        ({"device": "gpu"}, ["device must be one of auto, cpu, cuda"]),
+        ({"precision": "int8"}, ["precision must be one of"]),
+        ({"input": "ros"}, ["input must be one of raw, compressed"]),
+        ({"input_qos": "best"}, ["input_qos must be one of sensor_data, reliable"]),
+        ({"segmentation_height": 100, "segmentation_width": 192}, ["multiple of 32", "100"]),
+        ({"synthesis_height": 64}, ["synthesis_height and synthesis_width must both be 0"]),
+        ({"segmentation_width": 8192, "segmentation_height": 256}, ["<= 4096"]),
+        ({"ensemble_weights": (0.0, 0.0, 0.0, 0.0)}, ["not all 0"]),
+        ({"ensemble_weights": (1.0, -1.0, 0.0, 0.0)}, [">= 0"]),
+        ({"ensemble_weights": (1.0, 1.0)}, ["need 4 values"]),
+        ({"anomaly_threshold": 1.5}, ["anomaly_threshold must be <= 1"]),
+        ({"anomaly_threshold": math.nan}, ["anomaly_threshold must be finite"]),
+        ({"overlay_alpha": -0.1}, ["overlay_alpha must be >= 0"]),
+        ({"diagnostics_period": 0.0}, ["diagnostics_period must be > 0"]),
+        ({"latency_budget_ms": -5.0}, ["latency_budget_ms must be > 0"]),
+        ({"min_rate_hz": -1.0}, ["min_rate_hz must be >= 0"]),
+        ({"weights": "/w", "random_weights": True}, ["either weights or random_weights"]),
+    ],
+)
+def test_each_bad_value_is_named(changes, words):
+    params = NodeParameters().replace(**changes)
+    with pytest.raises(ParameterError) as caught:
+        validate_parameters(params)
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_all_problems_are_listed_together():
+    params = NodeParameters(preset="huge", overlay_alpha=2.0)
+    problems = parameter_problems(params)
+    assert len(problems) == 2
+
+
+def test_pipeline_arguments():
+    assert pipeline_arguments(NodeParameters()) == {
+        "preset": "edge",
+        "weights": None,
+        "random_weights": False,
+        "backend": "auto",
+        "device": "auto",
+        "precision": "fp16",
+        "ensemble_weights": None,
+        "segmentation_size": None,
+        "synthesis_size": None,
+    }
+    params = NodeParameters(
+        weights="/models/edge",
+        segmentation_height=192,
+        segmentation_width=256,
+        synthesis_height=64,
+        synthesis_width=128,
+        ensemble_weights=(1.0, 0.0, 0.0, 0.0),
+    )
+    arguments = pipeline_arguments(params)
+    assert arguments["weights"] == "/models/edge"
+    assert arguments["segmentation_size"] == (192, 256)
+    assert arguments["synthesis_size"] == (64, 128)
+    assert arguments["ensemble_weights"] == (1.0, 0.0, 0.0, 0.0)
+
+
+@pytest.fixture
+def rclpy_context(monkeypatch):
+    import rclpy
+
+    isolate_ros_domain(monkeypatch)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.shutdown(context=context)
+
+
+def make_node(context, overrides: dict):
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    return Node(
+        "param_test",
+        context=context,
+        parameter_overrides=[Parameter(name, value=value) for name, value in overrides.items()],
+    )
+
+
+def test_declared_parameters_take_overrides_and_carry_descriptors(rclpy_context):
+    node = make_node(
+        rclpy_context,
+        {"preset": "light", "ensemble_weights": [0.5, 0.5, 0.0, 0.0], "overlay_alpha": 0.25},
+    )
+    try:
+        params = declare_node_parameters(node)
+        assert params.preset == "light"
+        assert params.ensemble_weights == (0.5, 0.5, 0.0, 0.0)
+        assert params.overlay_alpha == 0.25
+        assert params.anomaly_threshold == 0.5
+        described = {d.name: d for d in node.describe_parameters(list(PARAMETER_NAMES))}
+        assert {name for name, d in described.items() if d.read_only} == FIXED
+        assert described["preset"].additional_constraints == "one of: light, edge"
+        threshold_range = described["anomaly_threshold"].floating_point_range[0]
+        assert (threshold_range.from_value, threshold_range.to_value) == (0.0, 1.0)
+        size_range = described["segmentation_height"].integer_range[0]
+        assert (size_range.from_value, size_range.step) == (0, 32)
+        assert "dissimilarity" in described["ensemble_weights"].description
+    finally:
+        node.destroy_node()
+
+
+def test_ensemble_weights_stay_unset_by_default(rclpy_context):
+    node = make_node(rclpy_context, {})
+    try:
+        assert declare_node_parameters(node).ensemble_weights is None
+    finally:
+        node.destroy_node()
+
+
+def test_invalid_start_up_value_is_refused(rclpy_context):
+    node = make_node(rclpy_context, {"preset": "huge"})
+    try:
+        with pytest.raises(ParameterError, match="preset must be one of"):
+            declare_node_parameters(node)
+    finally:
+        node.destroy_node()
+
+
+def test_run_time_changes_are_validated_and_applied(rclpy_context):
+    from rclpy.parameter import Parameter
+
+    node = make_node(rclpy_context, {})
+    try:
+        applied: list[NodeParameters] = []
+        watch_node_parameters(node, declare_node_parameters(node), applied.append)
+
+        def set_one(name, value):
+            return node.set_parameters([Parameter(name, value=value)])[0]
+
+        result = set_one("anomaly_threshold", 1.5)  # refused by the descriptor range
+        assert not result.successful and "anomaly_threshold" in result.reason
+        result = set_one("ensemble_weights", [0.0, 0.0, 0.0, 0.0])  # refused by our check
+        assert not result.successful and "not all 0" in result.reason
+        result = set_one("diagnostics_period", 0.0)
+        assert not result.successful and "diagnostics_period must be > 0" in result.reason
+        result = set_one("preset", "light")
+        assert not result.successful and "read-only" in result.reason
+        assert applied == []
+        assert node.get_parameter("anomaly_threshold").value == 0.5
+
+        assert set_one("anomaly_threshold", 0.8).successful
+        assert set_one("ensemble_weights", [1.0, 0.0, 0.0, 0.0]).successful
+        assert applied[-1].anomaly_threshold == 0.8
+        assert applied[-1].ensemble_weights == (1.0, 0.0, 0.0, 0.0)
+        assert node.get_parameter("anomaly_threshold").value == 0.8
+    finally:
+        node.destroy_node()
