@@ -184,3 +184,25 @@ def _atomic_write(target: Path, write) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def combine_weights(
+    sources: dict[str, str | os.PathLike], base: str | os.PathLike, out: str | os.PathLike
+) -> Path:
+    """Write a weights folder taking each part in ``sources`` from its folder, the rest from
+    ``base``; parts trained separately (e.g. segmentation and synthesis in parallel) meet here.
+    """
+    unknown = set(sources) - set(MODEL_PARTS)
+    if unknown:
+        raise ValueError(f"unknown parts {sorted(unknown)}; parts are {MODEL_PARTS}")
+    model, base_manifest = load_model(base)
+    provenance = {"base": {"path": str(base), **base_manifest.provenance}}
+    for part, folder in sources.items():
+        manifest, states = load_weights(folder, expected_preset=model.config.preset, parts=(part,))
+        if manifest.config != model.config:
+            raise ModelLoadError(
+                f"weights {folder} have another configuration than {base}: parts cannot be combined"
+            )
+        model.part(part).load_state_dict(states[part], strict=True)
+        provenance[part] = {"path": str(folder), **manifest.provenance}
+    return save_weights(model, out, provenance={"combined": provenance})

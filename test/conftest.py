@@ -7,6 +7,11 @@ import tempfile
 import warnings
 
 import pytest
+import torch
+
+# One intra-op thread per test process: on a 2-core machine, thread contention between
+# small ops costs far more than the parallelism gains.
+torch.set_num_threads(1)
 
 # Graph caches of this test run stay out of the user's ~/.cache.
 os.environ.setdefault("SYNBOOST_CACHE_DIR", tempfile.mkdtemp(prefix="synboost-test-cache-"))

@@ -12,7 +12,13 @@ import torch
 from synboost_ros.classes import CLASS_NAMES
 from synboost_ros.config import get_preset
 from synboost_ros.model_loading import load_or_random_model, random_model
-from synboost_ros.weights import MANIFEST_NAME, ModelLoadError, load_model, save_weights
+from synboost_ros.weights import (
+    MANIFEST_NAME,
+    ModelLoadError,
+    combine_weights,
+    load_model,
+    save_weights,
+)
 
 TINY = get_preset("edge").replace(segmentation_size=(192, 256), synthesis_size=(64, 128))
 
@@ -113,3 +119,24 @@ def test_named_weights_load_with_overridden_sizes(saved) -> None:
     assert resized.config.synthesis_size == (32, 64)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, resized.state_dict()[name]), name
+
+
+def test_combine_takes_named_parts_from_their_folders(tmp_path: Path) -> None:
+    base, other = random_model(TINY, seed=1), random_model(TINY, seed=2)
+    save_weights(base, tmp_path / "base")
+    save_weights(other, tmp_path / "other")
+    combine_weights({"synthesis": tmp_path / "other"}, tmp_path / "base", tmp_path / "out")
+    combined, manifest = load_model(tmp_path / "out")
+    for part, source in (("synthesis", other), ("segmentation", base), ("dissimilarity", base)):
+        for name, tensor in source.part(part).state_dict().items():
+            assert torch.equal(tensor, combined.part(part).state_dict()[name]), (part, name)
+    assert manifest.provenance["combined"]["synthesis"]["path"] == str(tmp_path / "other")
+    with pytest.raises(ValueError, match="unknown parts"):
+        combine_weights({"wheels": tmp_path / "other"}, tmp_path / "base", tmp_path / "x")
+
+
+def test_combine_refuses_other_configurations(tmp_path: Path) -> None:
+    save_weights(random_model(TINY), tmp_path / "base")
+    save_weights(random_model(TINY.replace(synthesis_size=(32, 64))), tmp_path / "other")
+    with pytest.raises(ModelLoadError, match="cannot be combined"):
+        combine_weights({"synthesis": tmp_path / "other"}, tmp_path / "base", tmp_path / "out")

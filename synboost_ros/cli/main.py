@@ -7,7 +7,17 @@ import importlib
 import sys
 
 # Each module defines ``register(subparsers)`` which adds its parser and sets ``func``.
-SUBCOMMAND_MODULES = ("infer", "export", "bench", "world", "train", "eval", "ablation")
+SUBCOMMAND_MODULES = (
+    "infer",
+    "export",
+    "bench",
+    "world",
+    "train",
+    "eval",
+    "ablation",
+    "demo",
+    "weights",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,188 @@
+"""``synboost ablation``: the paper's Table 2 rows (AP, FPR95) on an anomaly set.
+
+The model runs once per image; every row is scored from that pass. Scores are resized to the
+label resolution as in ``synboost eval``. The "w/o uncertainty maps" row needs a dissimilarity
+net trained with ``synboost train dissim --no-uncertainty`` (``--no-uncertainty-weights``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from synboost_ros.cli.eval import ANOMALY_FORMATS
+from synboost_ros.config import PRESETS
+from synboost_ros.training.runtime import DEVICE_CHOICES
+
+ROWS = (
+    ("ensemble", "full method (ensemble)"),
+    ("dissimilarity", "w/o ensemble (dissimilarity only)"),
+    ("no_uncertainty", "w/o uncertainty maps"),
+    ("entropy", "softmax entropy only"),
+    ("distance", "softmax distance only"),
+    ("perceptual", "perceptual difference only (resynthesis)"),
+)
+NOT_RUN = (
+    "not run (train with `synboost train dissim --no-uncertainty`, "
+    "pass its folder as --no-uncertainty-weights)"
+)
+SHARED_PARTS = ("segmentation", "synthesis", "perceptual")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``ablation`` command."""
+    parser = subparsers.add_parser(
+        "ablation",
+        help="ablation table (paper Table 2) on an anomaly set",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, type=Path, help="anomaly set root")
+    parser.add_argument("--format", required=True, choices=ANOMALY_FORMATS)
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="default: the weights' preset")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--weights", type=Path, help="weights folder (default: shipped)")
+    source.add_argument("--random-weights", action="store_true", help="random weights (tests only)")
+    parser.add_argument(
+        "--no-uncertainty-weights",
+        type=Path,
+        help="weights folder of `synboost train dissim --no-uncertainty`",
+    )
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N images")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.set_defaults(func=run_ablation)
+
+
+@dataclass
+class RowResult:
+    """One table row: metrics, or why it was not run."""
+
+    key: str
+    method: str
+    ap: float | None = None
+    fpr95: float | None = None
+    auroc: float | None = None
+    status: str = "ok"
+
+
+def ensemble_map(maps: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """L1-normalised weighted average of same-shaped maps."""
+    total = float(sum(weights))
+    return sum(w / total * m for w, m in zip(weights, maps, strict=True))
+
+
+def run_ablation(args: argparse.Namespace) -> int:
+    """Score every row on the anomaly set and print the table."""
+    from synboost_ros.data.anomaly_sets import AnomalyDataset
+    from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator
+    from synboost_ros.training.inference_maps import (
+        MapExtractor,
+        dissimilarity_probability,
+        resize_map,
+    )
+    from synboost_ros.training.model_io import load_dissimilarity_net
+    from synboost_ros.training.runtime import select_device
+
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be positive, got {args.limit}")
+    device = select_device(args.device)
+    model = _load_model(args)
+    weights = model.config.ensemble_weights
+    no_uncertainty = None
+    if args.no_uncertainty_weights is not None:
+        no_uncertainty, _ = load_dissimilarity_net(args.no_uncertainty_weights)
+        if no_uncertainty.use_uncertainty:
+            raise ValueError(
+                f"{args.no_uncertainty_weights} holds a net with uncertainty inputs; pass the "
+                "output of `synboost train dissim --no-uncertainty`"
+            )
+        no_uncertainty = no_uncertainty.to(device)
+        if args.weights is not None:
+            _warn_if_other_maps(args.weights, args.no_uncertainty_weights)
+    extractor = MapExtractor(model, device)
+    dissimilarity_net = model.dissimilarity.to(device).eval()
+    samples = AnomalyDataset(args.data, args.format)
+    count = len(samples) if args.limit is None else min(args.limit, len(samples))
+    accumulators = {key: AnomalyMetricAccumulator() for key, _ in ROWS}
+    for index in tqdm(range(count), desc="ablation", unit="img"):
+        sample = samples[index]
+        maps = extractor(sample.image)
+        scores = {
+            "dissimilarity": dissimilarity_probability(dissimilarity_net, maps, device),
+            "entropy": maps.entropy,
+            "distance": maps.distance,
+            "perceptual": maps.perceptual,
+        }
+        ordered = [scores[name] for name in ("dissimilarity", "entropy", "perceptual", "distance")]
+        scores["ensemble"] = ensemble_map(ordered, weights)
+        if no_uncertainty is not None:
+            scores["no_uncertainty"] = dissimilarity_probability(no_uncertainty, maps, device)
+        for key, score in scores.items():
+            accumulators[key].update(resize_map(score, sample.label.shape), sample.label)
+    rows = []
+    for key, method in ROWS:
+        if key == "no_uncertainty" and no_uncertainty is None:
+            rows.append(RowResult(key, method, status=NOT_RUN))
+            continue
+        metrics = accumulators[key].compute()
+        rows.append(RowResult(key, method, metrics.ap, metrics.fpr95, metrics.auroc))
+    _print(args, rows, count, weights)
+    return 0
+
+
+def _load_model(args: argparse.Namespace):
+    from synboost_ros.model_loading import load_or_random_model
+    from synboost_ros.weights import read_manifest
+
+    preset = args.preset
+    if preset is None:
+        preset = read_manifest(args.weights).preset if args.weights else "edge"
+    return load_or_random_model(preset, args.weights, args.random_weights)
+
+
+def _warn_if_other_maps(weights: Path, no_uncertainty_weights: Path) -> None:
+    """Note when the ablation net was trained on another model's segmentation / synthesis."""
+    from synboost_ros.weights import read_manifest
+
+    full, ablation = read_manifest(weights), read_manifest(no_uncertainty_weights)
+    differing = [
+        part
+        for part in SHARED_PARTS
+        if full.files[part]["sha256"] != ablation.files[part]["sha256"]
+    ]
+    if differing:
+        print(
+            f"note: {no_uncertainty_weights} has other {', '.join(differing)} weights than "
+            f"{weights}; its row uses the maps of {weights}",
+            file=sys.stderr,
+        )
+
+
+def _print(
+    args: argparse.Namespace, rows: list[RowResult], count: int, weights: Sequence[float]
+) -> None:
+    if args.json:
+        report = {
+            "format": args.format,
+            "num_images": count,
+            "ensemble_weights": list(weights),
+            "rows": [asdict(row) for row in rows],
+        }
+        print(json.dumps(report))
+        return
+    width = max(len(row.method) for row in rows)
+    print(f"{'method':<{width}}  {'AP':>7}  {'FPR95':>7}")
+    for row in rows:
+        if row.status != "ok":
+            print(f"{row.method:<{width}}  {row.status}")
+        else:
+            print(f"{row.method:<{width}}  {row.ap:7.4f}  {row.fpr95:7.4f}")
+    print(f"({count} images, ensemble weights {list(weights)})", file=sys.stderr)

@@ -1,0 +1,199 @@
+"""``synboost train seg|synth|dissim|ensemble``: train one part and write a weights folder.
+
+The stages chain through ``--init-weights``: each reads the previous folder and writes a new
+complete one (``seg`` -> ``synth`` -> ``dissim`` -> ``ensemble``). Multi-GPU: launch with
+``torchrun --nproc-per-node N -m synboost_ros.cli.main train ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from synboost_ros.cli.common import parse_size
+from synboost_ros.cli.eval import ANOMALY_FORMATS
+from synboost_ros.config import PRESETS
+from synboost_ros.training.dissimilarity_data import SOURCES
+from synboost_ros.training.runtime import DEVICE_CHOICES, is_main_process
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` command with one sub-command per stage."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train segmentation, synthesis, dissimilarity or the ensemble weights",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stages = parser.add_subparsers(dest="stage", required=True)
+    common = _common_arguments()
+
+    seg = stages.add_parser(
+        "seg", parents=[common], help="ICNet with cascade label guidance (Cityscapes layout)"
+    )
+    seg.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    seg.add_argument("--split", default="train", help="training split (default: train)")
+    seg.add_argument("--val-split", default="val", help="mIoU split (default: val)")
+    seg.add_argument(
+        "--resnet50-weights", type=Path, help="torchvision ResNet-50 for the backbone (light)"
+    )
+    seg.set_defaults(func=_train_seg)
+
+    synth = stages.add_parser("synth", parents=[common], help="SPADE generator (GAN)")
+    synth.add_argument(
+        "--vgg-weights",
+        type=Path,
+        help="torchvision VGG19 state dict (.pth/.safetensors): enables the VGG loss",
+    )
+    synth.add_argument("--ndf", type=_positive_int, help="discriminator width (default: ngf)")
+    synth.add_argument("--split", default="train", help="training split (default: train)")
+    synth.set_defaults(func=_train_synth)
+
+    dissim = stages.add_parser(
+        "dissim", parents=[common], help="dissimilarity net on generated anomalies"
+    )
+    dissim.add_argument(
+        "--no-uncertainty",
+        action="store_true",
+        help="ablation: a net without uncertainty inputs (paper Table 2)",
+    )
+    dissim.add_argument(
+        "--sources",
+        default=",".join(SOURCES),
+        type=_sources,
+        help="training-data generators, comma-separated (default: swap,void)",
+    )
+    dissim.add_argument("--cache-dir", type=Path, help="generated-example cache root")
+    dissim.add_argument("--val-format", choices=ANOMALY_FORMATS, default="fishyscapes")
+    dissim.add_argument(
+        "--vgg16-weights", type=Path, help="torchvision VGG16 for the image encoder (light)"
+    )
+    dissim.add_argument("--split", default="train", help="training split (default: train)")
+    dissim.set_defaults(func=_train_dissim)
+
+    ensemble = stages.add_parser(
+        "ensemble",
+        parents=[common],
+        help="grid-search the ensemble weights on an anomaly set (--data)",
+    )
+    ensemble.add_argument("--format", choices=ANOMALY_FORMATS, default="fishyscapes")
+    ensemble.add_argument("--limit", type=_positive_int, help="use only the first N images")
+    ensemble.set_defaults(func=_search_ensemble)
+
+
+def _common_arguments() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", required=True, type=Path, help="training data root")
+    common.add_argument("--val-data", type=Path, help="validation data root")
+    common.add_argument("--out", required=True, type=Path, help="output weights folder")
+    common.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="preset of random initial weights (default edge); must match --init-weights",
+    )
+    common.add_argument("--init-weights", type=Path, help="weights folder to start from")
+    length = common.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=_positive_int, help="training steps")
+    length.add_argument("--epochs", type=_positive_int, help="training epochs")
+    common.add_argument("--batch-size", type=_positive_int, help="per-process batch size")
+    common.add_argument("--lr", type=float, help="learning rate (synth: generator's)")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    common.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA)")
+    common.add_argument("--resume", action="store_true", help="continue OUT's checkpoint")
+    common.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    common.add_argument("--log-every", type=_positive_int, default=10, help="steps per log row")
+    common.add_argument(
+        "--checkpoint-every", type=_positive_int, default=500, help="steps per checkpoint"
+    )
+    common.add_argument("--segmentation-size", type=parse_size, help="HxW (default: preset)")
+    common.add_argument("--synthesis-size", type=parse_size, help="HxW (default: preset)")
+    return common
+
+
+def _train_options(args: argparse.Namespace):
+    from synboost_ros.training.options import TrainOptions
+
+    return TrainOptions(
+        data=args.data,
+        out=args.out,
+        preset=args.preset,
+        init_weights=args.init_weights,
+        val_data=args.val_data,
+        steps=args.steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        amp=args.amp,
+        resume=args.resume,
+        workers=args.workers,
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        segmentation_size=args.segmentation_size,
+        synthesis_size=args.synthesis_size,
+    )
+
+
+def _train_seg(args: argparse.Namespace) -> int:
+    from synboost_ros.training.segmentation import SegmentationOptions, train_segmentation
+
+    options = SegmentationOptions(
+        optimizer=args.optimizer,
+        split=args.split,
+        val_split=args.val_split,
+        resnet50_weights=args.resnet50_weights,
+    )
+    _report(train_segmentation(_train_options(args), options))
+    return 0
+
+
+def _train_synth(args: argparse.Namespace) -> int:
+    from synboost_ros.training.synthesis import SynthesisOptions, train_synthesis
+
+    options = SynthesisOptions(vgg_weights=args.vgg_weights, ndf=args.ndf, split=args.split)
+    _report(train_synthesis(_train_options(args), options))
+    return 0
+
+
+def _train_dissim(args: argparse.Namespace) -> int:
+    from synboost_ros.training.dissimilarity import DissimilarityOptions, train_dissimilarity
+
+    options = DissimilarityOptions(
+        use_uncertainty=not args.no_uncertainty,
+        sources=args.sources,
+        cache_dir=args.cache_dir,
+        val_format=args.val_format,
+        vgg16_weights=args.vgg16_weights,
+        split=args.split,
+    )
+    _report(train_dissimilarity(_train_options(args), options))
+    return 0
+
+
+def _search_ensemble(args: argparse.Namespace) -> int:
+    from synboost_ros.training.ensemble_search import search_ensemble
+
+    _report(search_ensemble(_train_options(args), args.format, args.limit))
+    return 0
+
+
+def _report(out: Path) -> None:
+    if is_main_process():
+        print(f"weights written to {out}")
+
+
+def _sources(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(set(names) - set(SOURCES))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"sources must be among {SOURCES}, got {text!r}")
+    return names
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value

@@ -1,0 +1,149 @@
+"""Training losses: hinge GAN, feature matching, VGG perceptual, class weights, ICNet guidance."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synboost_ros.classes import IGNORE_ID
+from synboost_ros.nn.icnet import CASCADE_LOSS_WEIGHTS, ICNetTrainingOutput
+from synboost_ros.nn.vgg import VGGFeatures
+from synboost_ros.uncertainty import PERCEPTUAL_TAP_WEIGHTS, PERCEPTUAL_TAPS, imagenet_normalize
+
+# Per-scale discriminator outputs: a list of layer features whose last entry is the logits.
+DiscriminatorOutput = Sequence[Sequence[torch.Tensor]]
+
+
+def hinge_discriminator_loss(
+    real_outputs: DiscriminatorOutput, fake_outputs: DiscriminatorOutput
+) -> torch.Tensor:
+    """Hinge loss of the discriminator, mean over scales: relu(1 - D(real)) + relu(1 + D(fake))."""
+    _check_scales(real_outputs, fake_outputs)
+    total = 0.0
+    for real, fake in zip(real_outputs, fake_outputs, strict=True):
+        real_term = F.relu(1.0 - real[-1].float()).mean()
+        total = total + real_term + F.relu(1.0 + fake[-1].float()).mean()
+    return total / len(real_outputs)
+
+
+def hinge_generator_loss(fake_outputs: DiscriminatorOutput) -> torch.Tensor:
+    """Hinge loss of the generator, mean over scales: -D(fake)."""
+    if not fake_outputs:
+        raise ValueError("need at least one discriminator scale")
+    total = 0.0
+    for fake in fake_outputs:
+        total = total - fake[-1].float().mean()
+    return total / len(fake_outputs)
+
+
+def feature_matching_loss(
+    fake_outputs: DiscriminatorOutput, real_outputs: DiscriminatorOutput
+) -> torch.Tensor:
+    """L1 between the discriminator's intermediate features on fake and (detached) real inputs.
+
+    Summed over the intermediate layers (all but the logits) and averaged over scales.
+    """
+    _check_scales(real_outputs, fake_outputs)
+    total = 0.0
+    for fake, real in zip(fake_outputs, real_outputs, strict=True):
+        if len(fake) != len(real) or len(fake) < 2:
+            raise ValueError("each scale needs the same number (>= 2) of fake and real features")
+        for fake_feature, real_feature in zip(fake[:-1], real[:-1], strict=True):
+            total = total + F.l1_loss(fake_feature.float(), real_feature.detach().float())
+    return total / len(fake_outputs)
+
+
+class VGGPerceptualLoss(nn.Module):
+    """pix2pixHD / SPADE VGG loss: sum over VGG19 relu1_1..relu5_1 of w_i * L1(F_i(x), F_i(y)).
+
+    Tap weights 1/32, 1/16, 1/8, 1/4, 1. Inputs are images in [-1, 1] (generator range); they
+    are mapped to [0, 1] and ImageNet-normalised before the VGG. The VGG is frozen.
+    """
+
+    def __init__(self, vgg: VGGFeatures) -> None:
+        super().__init__()
+        if vgg.depth != 19 or tuple(vgg.taps) != PERCEPTUAL_TAPS:
+            raise ValueError(f"the VGG loss needs a VGG19 with taps {PERCEPTUAL_TAPS}")
+        self.vgg = vgg.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> VGGPerceptualLoss:
+        """Keep the VGG in eval mode whatever the parent module does."""
+        super().train(mode)
+        self.vgg.eval()
+        return self
+
+    def forward(self, generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Weighted L1 feature distance between ``generated`` and ``target`` (N, 3, H, W)."""
+        pair = imagenet_normalize((torch.cat([generated, target.detach()], dim=0) + 1.0) * 0.5)
+        total = 0.0
+        for weight, features in zip(PERCEPTUAL_TAP_WEIGHTS, self.vgg(pair), strict=True):
+            fake, real = features.float().chunk(2, dim=0)
+            total = total + weight * F.l1_loss(fake, real.detach())
+        return total
+
+
+def enet_class_weights(
+    label_histogram: Sequence[float] | np.ndarray, c: float = 1.02
+) -> torch.Tensor:
+    """ENet class weights w = 1 / ln(c + frequency), frequency = count / total count."""
+    counts = np.asarray(label_histogram, dtype=np.float64)
+    if counts.ndim != 1 or counts.size == 0 or (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError(
+            f"need a 1-D histogram of non-negative counts with a positive sum, got {counts}"
+        )
+    if c <= 1.0:
+        raise ValueError(f"c must be > 1 so that ln(c + frequency) > 0, got {c}")
+    frequency = counts / counts.sum()
+    return torch.tensor([1.0 / math.log(c + f) for f in frequency], dtype=torch.float32)
+
+
+def downsample_labels(labels: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Nearest-neighbour resize of an (N, H, W) integer label map to ``size``."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    resized = F.interpolate(labels[:, None].float(), size=tuple(size), mode="nearest")
+    return resized[:, 0].long()
+
+
+def cascade_label_guidance_loss(
+    output: ICNetTrainingOutput,
+    labels: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_ID,
+) -> torch.Tensor:
+    """ICNet cascade label guidance: weighted CE of the main (1/4) and auxiliary heads.
+
+    ``labels`` (N, H, W) are nearest-downsampled to each head's resolution; ``ignore_index``
+    pixels do not count. Weights are ``CASCADE_LOSS_WEIGHTS``.
+    """
+    heads = (output.logits_quarter, *output.aux_logits)
+    total = 0.0
+    for weight, logits in zip(CASCADE_LOSS_WEIGHTS, heads, strict=True):
+        target = downsample_labels(labels, logits.shape[-2:])
+        total = total + weight * safe_cross_entropy(logits, target, class_weights, ignore_index)
+    return total
+
+
+def safe_cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_ID,
+) -> torch.Tensor:
+    """Weighted mean cross-entropy over non-ignored pixels; 0 (not NaN) when all are ignored."""
+    if not bool((target != ignore_index).any()):
+        return logits.float().sum() * 0.0
+    return F.cross_entropy(logits.float(), target, weight=class_weights, ignore_index=ignore_index)
+
+
+def _check_scales(real_outputs: DiscriminatorOutput, fake_outputs: DiscriminatorOutput) -> None:
+    if not real_outputs or len(real_outputs) != len(fake_outputs):
+        raise ValueError(
+            f"need the same non-zero number of scales, got {len(real_outputs)} real and "
+            f"{len(fake_outputs)} fake"
+        )

@@ -1,0 +1,161 @@
+"""The intermediate maps of the inference pipeline, computed exactly as ``AnomalyPipeline`` does.
+
+Training data, validation and the ensemble search need the maps the deployed pipeline would
+see: the image resized to the segmentation and synthesis sizes, the predicted semantic map
+(nearest-resized) and entropy / distance (bilinear-resized) at the synthesis size, the
+synthesized image and the perceptual difference. All maps here are at the synthesis size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from synboost_ros.config import Size
+from synboost_ros.model import SynBoostModel
+from synboost_ros.nn.dissimilarity import DissimilarityNet
+from synboost_ros.stages import SegmentationStage, SynthesisStage, one_hot
+from synboost_ros.training.augment import resize_image, resize_labels
+from synboost_ros.uncertainty import imagenet_normalize
+
+
+@dataclass
+class SegmentationMaps:
+    """Segmentation outputs resized to the synthesis size."""
+
+    semantic: np.ndarray  # HxW uint8 train ids
+    entropy: np.ndarray  # HxW float32 in [0, 1]
+    distance: np.ndarray  # HxW float32 in [0, 1]
+
+
+@dataclass
+class InferenceMaps:
+    """Everything the dissimilarity stage receives, at the synthesis size."""
+
+    image: np.ndarray  # HxWx3 uint8 RGB
+    semantic: np.ndarray  # HxW uint8
+    entropy: np.ndarray  # HxW float32
+    distance: np.ndarray  # HxW float32
+    synthesized: np.ndarray  # 3xHxW float32 RGB in [0, 1]
+    perceptual: np.ndarray  # HxW float32
+
+
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> 1x3xHxW float32 in [0, 1] (the pipeline's input conversion)."""
+    return torch.from_numpy(image.astype(np.float32) * (1.0 / 255.0)).permute(2, 0, 1)[None]
+
+
+def resize_map(plane: np.ndarray, size: Size) -> np.ndarray:
+    """Bilinear resize of an HxW float map to (height, width), clipped to [0, 1]."""
+    plane = np.asarray(plane, dtype=np.float32)
+    height, width = size
+    if plane.shape != (height, width):
+        plane = cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(plane, 0.0, 1.0)
+
+
+def uncertainty_stack(
+    entropy: torch.Tensor, perceptual: torch.Tensor, distance: torch.Tensor
+) -> torch.Tensor:
+    """(N, 1, H, W) maps -> the (N, 3, H, W) uncertainty input, in the network's order."""
+    return torch.cat([entropy, perceptual, distance], dim=1)
+
+
+def dissimilarity_logits(
+    net: nn.Module,
+    image: torch.Tensor,
+    synthesized: torch.Tensor,
+    semantic: torch.Tensor,
+    uncertainty: torch.Tensor,
+    num_classes: int,
+    use_uncertainty: bool = True,
+) -> torch.Tensor:
+    """Feed a dissimilarity net as the inference stage does; images RGB in [0, 1]."""
+    return net(
+        imagenet_normalize(image),
+        imagenet_normalize(synthesized),
+        one_hot(semantic, num_classes),
+        uncertainty if use_uncertainty else None,
+    )
+
+
+class MapExtractor:
+    """Runs segmentation, synthesis and the perceptual difference of a model on one image."""
+
+    def __init__(self, model: SynBoostModel, device: torch.device) -> None:
+        self.config = model.config
+        self.device = device
+        self.segmentation = SegmentationStage(model).to(device).eval()
+        self.synthesis = SynthesisStage(model).to(device).eval()
+        self.perceptual = model.perceptual.to(device).eval()
+
+    @torch.no_grad()
+    def segment(self, image: np.ndarray) -> SegmentationMaps:
+        """Predicted semantic map, entropy and distance of an HxWx3 uint8 image."""
+        seg_input = image_tensor(resize_image(image, self.config.segmentation_size))
+        semantic, entropy, distance = self.segmentation(seg_input.to(self.device))
+        size = self.config.synthesis_size
+        return SegmentationMaps(
+            semantic=resize_labels(semantic[0].cpu().numpy().astype(np.uint8), size),
+            entropy=resize_map(entropy[0, 0].cpu().numpy(), size),
+            distance=resize_map(distance[0, 0].cpu().numpy(), size),
+        )
+
+    @torch.no_grad()
+    def synthesize(self, semantic: np.ndarray) -> np.ndarray:
+        """Image (3xHxW float32 in [0, 1]) drawn from an HxW train-id map (255: no class)."""
+        ids = torch.from_numpy(semantic.astype(np.int32))[None].to(self.device)
+        return self.synthesis(ids)[0].float().cpu().numpy()
+
+    @torch.no_grad()
+    def perceptual_difference(self, image: np.ndarray, synthesized: np.ndarray) -> np.ndarray:
+        """Perceptual difference (HxW float32) of a synthesis-size image and a synthesis."""
+        real = image_tensor(image).to(self.device)
+        fake = torch.from_numpy(synthesized)[None].to(self.device)
+        return self.perceptual(real, fake)[0, 0].float().cpu().numpy()
+
+    def synthesis_input(self, image: np.ndarray) -> np.ndarray:
+        """The camera image resized to the synthesis size (HxWx3 uint8)."""
+        return resize_image(image, self.config.synthesis_size)
+
+    def __call__(self, image: np.ndarray) -> InferenceMaps:
+        """All maps of the inference pipeline for one HxWx3 uint8 RGB image."""
+        seg = self.segment(image)
+        small = self.synthesis_input(image)
+        synthesized = self.synthesize(seg.semantic)
+        return InferenceMaps(
+            image=small,
+            semantic=seg.semantic,
+            entropy=seg.entropy,
+            distance=seg.distance,
+            synthesized=synthesized,
+            perceptual=self.perceptual_difference(small, synthesized),
+        )
+
+
+@torch.no_grad()
+def dissimilarity_probability(
+    net: DissimilarityNet, maps: InferenceMaps, device: torch.device
+) -> np.ndarray:
+    """Anomaly probability (HxW float32) of a dissimilarity net on precomputed maps."""
+
+    def plane(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
+
+    uncertainty = uncertainty_stack(
+        plane(maps.entropy), plane(maps.perceptual), plane(maps.distance)
+    )
+    logits = dissimilarity_logits(
+        net,
+        image_tensor(maps.image).to(device),
+        torch.from_numpy(maps.synthesized)[None].to(device),
+        torch.from_numpy(maps.semantic.astype(np.int64))[None].to(device),
+        uncertainty.to(device),
+        net.num_classes,
+        net.use_uncertainty,
+    )
+    return torch.softmax(logits.float(), dim=1)[0, 1].cpu().numpy()

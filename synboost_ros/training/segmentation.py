@@ -1,0 +1,253 @@
+"""ICNet training with cascade label guidance, poly learning rate and mIoU on a validation split."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from synboost_ros.config import PipelineConfig, Size
+from synboost_ros.evaluation import evaluate_segmentation
+from synboost_ros.nn.losses import cascade_label_guidance_loss
+from synboost_ros.nn.pretrained import load_resnet50_backbone
+from synboost_ros.stages import SegmentationStage
+from synboost_ros.training.augment import (
+    color_jitter,
+    random_hflip,
+    random_scale_crop,
+    resize_image,
+    resize_labels,
+)
+from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
+from synboost_ros.training.inference_maps import image_tensor
+from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
+from synboost_ros.training.metric_log import MetricLogger
+from synboost_ros.training.model_io import save_trained_model, starting_model
+from synboost_ros.training.options import RunLayout, TrainOptions
+from synboost_ros.training.provenance import settings_record, training_entry
+from synboost_ros.training.runtime import seed_everything, training_runtime
+from synboost_ros.training.sampling import SampleKey, sample_rng
+from synboost_ros.training.schedules import lambda_scheduler, poly_factor
+from synboost_ros.uncertainty import imagenet_normalize
+
+DEFAULT_STEPS = 30_000
+DEFAULT_BATCH_SIZE = 16
+DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}
+OPTIMIZERS = tuple(DEFAULT_LR)
+
+
+@dataclass(frozen=True)
+class SegmentationOptions:
+    """ICNet-specific settings."""
+
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    scale_range: tuple[float, float] = (0.5, 2.0)  # relative to the inference scale
+    jitter: float = 0.2
+    split: str = "train"
+    val_split: str = "val"
+    resnet50_weights: Path | None = None  # torchvision ResNet-50 for the backbone (light)
+
+
+class SegmentationTrainSet(Dataset):
+    """Random scale / crop / flip / colour-jitter crops of the segmentation input size."""
+
+    def __init__(
+        self,
+        samples: Sequence,
+        size: Size,
+        seed: int,
+        scale_range: tuple[float, float],
+        jitter: float,
+    ) -> None:
+        self.samples = samples
+        self.size = size
+        self.seed = seed
+        self.scale_range = scale_range
+        self.jitter = jitter
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: SampleKey) -> dict[str, torch.Tensor]:
+        index, epoch = key
+        sample = self.samples[index]
+        rng = sample_rng(self.seed, epoch, index)
+        image, labels = random_scale_crop(
+            sample.image, sample.train_ids, self.size, self.scale_range, rng
+        )
+        image = color_jitter(image, rng, self.jitter)
+        image, labels = random_hflip(rng, image, labels)
+        return {
+            "image": image_tensor(image)[0],
+            "labels": torch.from_numpy(labels.astype(np.int64)),
+        }
+
+
+def build_optimizer(
+    network: nn.Module, options: SegmentationOptions, lr: float
+) -> torch.optim.Optimizer:
+    """SGD with momentum or Adam, with weight decay."""
+    if options.optimizer == "sgd":
+        return torch.optim.SGD(
+            network.parameters(),
+            lr=lr,
+            momentum=options.momentum,
+            weight_decay=options.weight_decay,
+        )
+    if options.optimizer == "adam":
+        return torch.optim.Adam(network.parameters(), lr=lr, weight_decay=options.weight_decay)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {options.optimizer!r}")
+
+
+@torch.no_grad()
+def predict_train_ids(
+    stage: SegmentationStage, image: np.ndarray, config: PipelineConfig, device: torch.device
+) -> np.ndarray:
+    """Predicted train ids at the image's own resolution, as the inference pipeline gives them."""
+    semantic, _, _ = stage(image_tensor(resize_image(image, config.segmentation_size)).to(device))
+    ids = semantic[0].cpu().numpy().astype(np.uint8)
+    return resize_labels(ids, image.shape[:2])
+
+
+def validation_samples(options: TrainOptions, split: str, logger: MetricLogger) -> Sequence | None:
+    """The validation split (``--val-data`` or the training root), or None when there is none."""
+    from synboost_ros.data.cityscapes import CityscapesDataset
+
+    root = options.val_data or options.data
+    if not (Path(root) / "leftImg8bit" / split).is_dir():
+        if options.val_data is not None:
+            raise FileNotFoundError(f"--val-data {root} has no leftImg8bit/{split} folder")
+        logger.note(f"no {split!r} split under {root}: mIoU is not measured")
+        return None
+    return CityscapesDataset(root, split)
+
+
+def train_segmentation(
+    options: TrainOptions, seg_options: SegmentationOptions | None = None
+) -> Path:
+    """Train the segmentation part and write a complete weights folder to ``options.out``."""
+    from synboost_ros.data.cityscapes import CityscapesDataset
+
+    seg_options = seg_options or SegmentationOptions()
+    started = time.perf_counter()
+    layout = RunLayout(options.out)
+    resume_from = layout.resume_checkpoint(options.resume)
+    with training_runtime(options.device, options.amp) as runtime:
+        seed_everything(options.seed)
+        logger = MetricLogger(layout.state_dir, runtime.is_main)
+        start = starting_model(
+            options.preset,
+            options.init_weights,
+            options.seed,
+            options.segmentation_size,
+            options.synthesis_size,
+        )
+        model = start.model
+        if seg_options.resnet50_weights is not None:
+            load_resnet50_backbone(model.segmentation.backbone, seg_options.resnet50_weights)
+            logger.note(f"ICNet backbone initialised from {seg_options.resnet50_weights}")
+        dataset = SegmentationTrainSet(
+            CityscapesDataset(options.data, seg_options.split),
+            model.config.segmentation_size,
+            options.seed,
+            seg_options.scale_range,
+            seg_options.jitter,
+        )
+        val_samples = None
+        if runtime.is_main:  # checked before training, used after it
+            val_samples = validation_samples(options, seg_options.val_split, logger)
+        batch_size = options.batch_size or DEFAULT_BATCH_SIZE
+        loader, sampler = make_loader(dataset, batch_size, options.seed, runtime, options.workers)
+        steps, epochs = options.steps_or_epochs(DEFAULT_STEPS, None)
+        settings = LoopSettings(
+            total_steps(steps, epochs, sampler.batches_per_epoch),
+            options.log_every,
+            options.checkpoint_every,
+        )
+        if runtime.distributed and runtime.device.type == "cuda":
+            model.segmentation = nn.SyncBatchNorm.convert_sync_batchnorm(model.segmentation)
+        network = runtime.wrap(model.segmentation.train())
+        lr = options.lr or DEFAULT_LR[seg_options.optimizer]
+        optimizer = build_optimizer(network, seg_options, lr)
+        scheduler = lambda_scheduler(optimizer, poly_factor(settings.total_steps))
+        scaler = runtime.grad_scaler()
+        modules = {"segmentation": model.segmentation}
+        optimizers = {"optimizer": optimizer}
+        schedulers = {"scheduler": scheduler}
+        start_step = 0
+        if resume_from is not None:
+            start_step, _ = load_checkpoint(resume_from, modules, optimizers, schedulers, scaler)
+
+        def train_step(batch: dict, step: int) -> dict[str, float]:
+            images = batch["image"].to(runtime.device, non_blocking=True)
+            labels = batch["labels"].to(runtime.device, non_blocking=True)
+            with runtime.autocast():
+                output = network(imagenet_normalize(images))
+            loss = cascade_label_guidance_loss(output, labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            lr_now = scheduler.get_last_lr()[0]
+            scheduler.step()
+            return {"train/loss": loss.item(), "train/lr": lr_now}
+
+        checkpoint = checkpoint_saver(
+            layout.checkpoint, runtime, modules, optimizers, schedulers, scaler
+        )
+        run_loop(
+            loader,
+            sampler,
+            settings,
+            start_step,
+            train_step,
+            checkpoint,
+            logger,
+            runtime,
+            "train seg",
+        )
+        if runtime.is_main:
+            model.segmentation.eval()
+            metrics = {}
+            if val_samples is not None:
+                metrics = validate_segmentation(
+                    SegmentationStage(model), model.config, val_samples, runtime.device
+                )
+                logger.log(settings.total_steps, {f"val/{k}": v for k, v in metrics.items()})
+            entry = training_entry(
+                "segmentation",
+                runtime,
+                options.data,
+                options.seed,
+                settings.total_steps,
+                time.perf_counter() - started,
+                metrics,
+                {
+                    "batch_size": batch_size,
+                    "lr": lr,
+                    **settings_record(seg_options),
+                },
+            )
+            save_trained_model(model, options.out, start, entry)
+        logger.close()
+        runtime.barrier()
+    return options.out
+
+
+def validate_segmentation(
+    stage: SegmentationStage, config: PipelineConfig, samples: Sequence, device: torch.device
+) -> dict[str, float]:
+    """mIoU and pixel accuracy of the predicted train ids on a labelled split."""
+    accumulator = evaluate_segmentation(
+        samples, lambda sample: predict_train_ids(stage, sample.image, config, device)
+    )
+    result = accumulator.compute()
+    return {"miou": result.miou, "pixel_accuracy": result.pixel_accuracy}

@@ -1,0 +1,305 @@
+"""SPADE generator training: multi-scale PatchGAN, hinge loss, feature matching, VGG loss, TTUR."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from synboost_ros.config import Size
+from synboost_ros.nn.discriminator import MultiscalePatchDiscriminator
+from synboost_ros.nn.losses import (
+    VGGPerceptualLoss,
+    feature_matching_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+)
+from synboost_ros.nn.normalization import add_spectral_norm
+from synboost_ros.nn.pretrained import load_torchvision_vgg
+from synboost_ros.nn.spade_generator import SPADEGenerator
+from synboost_ros.nn.vgg import VGGFeatures
+from synboost_ros.stages import one_hot
+from synboost_ros.training.augment import random_hflip, resize_image, resize_labels
+from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
+from synboost_ros.training.inference_maps import image_tensor
+from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
+from synboost_ros.training.metric_log import MetricLogger
+from synboost_ros.training.model_io import save_trained_model, starting_model
+from synboost_ros.training.options import RunLayout, TrainOptions
+from synboost_ros.training.provenance import settings_record, training_entry
+from synboost_ros.training.runtime import Runtime, no_sync, seed_everything, training_runtime
+from synboost_ros.training.sampling import SampleKey, sample_rng
+from synboost_ros.training.schedules import lambda_scheduler, linear_decay_factor
+from synboost_ros.uncertainty import PERCEPTUAL_TAPS, PerceptualDifference
+
+DEFAULT_EPOCHS = 200
+DEFAULT_BATCH_SIZE = 8
+GENERATOR_LR = 1e-4
+DISCRIMINATOR_LR_FACTOR = 4.0  # two time-scale update rule: D learns 4x faster
+ADAM_BETAS = (0.0, 0.9)
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """SPADE GAN settings."""
+
+    vgg_weights: Path | None = None  # torchvision VGG19 state dict; None disables the VGG loss
+    ndf: int | None = None  # discriminator width; None: the generator's ngf
+    num_scales: int = 2
+    discriminator_layers: int = 4
+    feature_matching_weight: float = 10.0
+    vgg_weight: float = 10.0
+    decay_start_fraction: float = 0.5  # LRs decay linearly to 0 over the last half (SPADE)
+    split: str = "train"
+
+
+class SynthesisTrainSet(Dataset):
+    """Image and train-id map at the synthesis size, mirrored at random."""
+
+    def __init__(self, samples: Sequence, size: Size, seed: int) -> None:
+        self.samples = samples
+        self.size = size
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: SampleKey) -> dict[str, torch.Tensor]:
+        index, epoch = key
+        sample = self.samples[index]
+        image = resize_image(sample.image, self.size)
+        labels = resize_labels(sample.train_ids, self.size)
+        image, labels = random_hflip(sample_rng(self.seed, epoch, index), image, labels)
+        return {
+            "image": image_tensor(image)[0],
+            "labels": torch.from_numpy(labels.astype(np.int64)),
+        }
+
+
+def add_generator_spectral_norm(generator: SPADEGenerator) -> SPADEGenerator:
+    """Spectral norm on the ResBlock convs for training (no-op where already present)."""
+    for block in generator.resblocks():
+        add_spectral_norm(block)
+    return generator
+
+
+class GANStep:
+    """One generator and one discriminator update on a batch (SPADE's pix2pixHD recipe)."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        vgg_loss: VGGPerceptualLoss | None,
+        optimizers: dict[str, torch.optim.Optimizer],
+        schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler],
+        scaler: torch.amp.GradScaler,
+        options: SynthesisOptions,
+        num_classes: int,
+        runtime: Runtime,
+    ) -> None:
+        self.generator = generator
+        self.discriminator = discriminator
+        self.vgg_loss = vgg_loss
+        self.optimizers = optimizers
+        self.schedulers = schedulers
+        self.scaler = scaler
+        self.options = options
+        self.num_classes = num_classes
+        self.runtime = runtime
+        self.last_metrics: dict[str, float] = {}
+
+    def _discriminate(
+        self, onehot: torch.Tensor, fake: torch.Tensor, real: torch.Tensor
+    ) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+        """Score fake and real in one pass; return (fake outputs, real outputs) per scale."""
+        pair = torch.cat([torch.cat([onehot, fake], 1), torch.cat([onehot, real], 1)], 0)
+        batch = fake.shape[0]
+        outputs = self.discriminator(pair)
+        fakes = [[feature[:batch] for feature in scale] for scale in outputs]
+        reals = [[feature[batch:] for feature in scale] for scale in outputs]
+        return fakes, reals
+
+    def __call__(self, batch: dict, step: int) -> dict[str, float]:
+        """Update G then D; return the loss terms."""
+        device = self.runtime.device
+        real = batch["image"].to(device, non_blocking=True) * 2.0 - 1.0
+        onehot = one_hot(batch["labels"].to(device, non_blocking=True), self.num_classes)
+        metrics: dict[str, float] = {}
+
+        with no_sync(self.discriminator):  # D's gradients of the G step are thrown away
+            with self.runtime.autocast():
+                fake = self.generator(onehot)
+                fake_out, real_out = self._discriminate(onehot, fake, real)
+            adversarial = hinge_generator_loss(fake_out)
+            matching = feature_matching_loss(fake_out, real_out)
+            g_loss = adversarial + self.options.feature_matching_weight * matching
+            if self.vgg_loss is not None:
+                with self.runtime.autocast():
+                    perceptual = self.vgg_loss(fake, real)
+                g_loss = g_loss + self.options.vgg_weight * perceptual.float()
+                metrics["train/g_vgg"] = perceptual.item()
+            self.optimizers["generator"].zero_grad(set_to_none=True)
+            self.scaler.scale(g_loss).backward()
+        self.scaler.step(self.optimizers["generator"])
+
+        with self.runtime.autocast():
+            fake_out, real_out = self._discriminate(onehot, fake.detach(), real)
+        d_loss = hinge_discriminator_loss(real_out, fake_out)
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        self.scaler.scale(d_loss).backward()
+        self.scaler.step(self.optimizers["discriminator"])
+        self.scaler.update()
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        metrics.update(
+            {
+                "train/g_total": g_loss.item(),
+                "train/g_hinge": adversarial.item(),
+                "train/g_feature_matching": matching.item(),
+                "train/d_hinge": d_loss.item(),
+            }
+        )
+        self.last_metrics = metrics
+        return metrics
+
+
+def build_vgg_loss(options: SynthesisOptions, logger: MetricLogger) -> VGGPerceptualLoss | None:
+    """The VGG loss from ``--vgg-weights``, or None (disabled, with a note)."""
+    if options.vgg_weights is None:
+        logger.note(
+            "VGG perceptual loss disabled: no --vgg-weights given (a torchvision VGG19 state "
+            "dict enables it with weight 10)"
+        )
+        return None
+    vgg = VGGFeatures(19, PERCEPTUAL_TAPS, 1.0)
+    load_torchvision_vgg(vgg, options.vgg_weights)
+    return VGGPerceptualLoss(vgg)
+
+
+def share_perceptual_vgg(
+    vgg_loss: VGGPerceptualLoss, perceptual: PerceptualDifference, logger: MetricLogger
+) -> None:
+    """Give a full-width perceptual-difference VGG19 the ImageNet weights of the VGG loss."""
+    if perceptual.vgg.width_multiplier != 1:
+        logger.note(
+            f"the perceptual-difference VGG19 has width {perceptual.vgg.width_multiplier}: it "
+            "keeps its weights (only full-width VGGs take torchvision weights)"
+        )
+        return
+    perceptual.vgg.load_state_dict(vgg_loss.vgg.state_dict())
+    logger.note("perceptual-difference VGG19 set to the --vgg-weights ImageNet weights")
+
+
+def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None = None) -> Path:
+    """Train the synthesis part and write a complete weights folder to ``options.out``."""
+    from synboost_ros.data.cityscapes import CityscapesDataset
+
+    syn_options = syn_options or SynthesisOptions()
+    started = time.perf_counter()
+    layout = RunLayout(options.out)
+    resume_from = layout.resume_checkpoint(options.resume)
+    with training_runtime(options.device, options.amp) as runtime:
+        seed_everything(options.seed)
+        logger = MetricLogger(layout.state_dir, runtime.is_main)
+        start = starting_model(
+            options.preset,
+            options.init_weights,
+            options.seed,
+            options.segmentation_size,
+            options.synthesis_size,
+        )
+        model = start.model
+        config = model.config
+        dataset = SynthesisTrainSet(
+            CityscapesDataset(options.data, syn_options.split), config.synthesis_size, options.seed
+        )
+        batch_size = options.batch_size or DEFAULT_BATCH_SIZE
+        loader, sampler = make_loader(dataset, batch_size, options.seed, runtime, options.workers)
+        steps, epochs = options.steps_or_epochs(None, DEFAULT_EPOCHS)
+        total = total_steps(steps, epochs, sampler.batches_per_epoch)
+        settings = LoopSettings(total, options.log_every, options.checkpoint_every)
+
+        generator = add_generator_spectral_norm(model.synthesis).train()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(options.seed)
+            discriminator = MultiscalePatchDiscriminator(
+                config.num_classes + 3,
+                syn_options.num_scales,
+                syn_options.ndf or config.spade.ngf,
+                syn_options.discriminator_layers,
+            )
+        vgg_loss = build_vgg_loss(syn_options, logger)
+        if vgg_loss is not None:
+            share_perceptual_vgg(vgg_loss, model.perceptual, logger)
+            vgg_loss = vgg_loss.to(runtime.device)
+        wrapped_g = runtime.wrap(generator)
+        wrapped_d = runtime.wrap(discriminator.train())
+        g_lr = options.lr or GENERATOR_LR
+        optimizers = {
+            "generator": torch.optim.Adam(wrapped_g.parameters(), lr=g_lr, betas=ADAM_BETAS),
+            "discriminator": torch.optim.Adam(
+                wrapped_d.parameters(), lr=g_lr * DISCRIMINATOR_LR_FACTOR, betas=ADAM_BETAS
+            ),
+        }
+        decay = linear_decay_factor(total, int(total * syn_options.decay_start_fraction))
+        schedulers = {name: lambda_scheduler(opt, decay) for name, opt in optimizers.items()}
+        scaler = runtime.grad_scaler()
+        modules = {"generator": generator, "discriminator": discriminator}
+        start_step = 0
+        if resume_from is not None:
+            start_step, _ = load_checkpoint(resume_from, modules, optimizers, schedulers, scaler)
+        step_fn = GANStep(
+            wrapped_g,
+            wrapped_d,
+            vgg_loss,
+            optimizers,
+            schedulers,
+            scaler,
+            syn_options,
+            config.num_classes,
+            runtime,
+        )
+        checkpoint = checkpoint_saver(
+            layout.checkpoint, runtime, modules, optimizers, schedulers, scaler
+        )
+        run_loop(
+            loader,
+            sampler,
+            settings,
+            start_step,
+            step_fn,
+            checkpoint,
+            logger,
+            runtime,
+            "train synth",
+        )
+        if runtime.is_main:
+            generator.prepare_for_inference()  # bakes spectral norm into plain weights
+            run_settings = {
+                "batch_size": batch_size,
+                "generator_lr": g_lr,
+                "discriminator_lr": g_lr * DISCRIMINATOR_LR_FACTOR,
+                "vgg_loss": vgg_loss is not None,
+                **settings_record(syn_options),
+            }
+            entry = training_entry(
+                "synthesis",
+                runtime,
+                options.data,
+                options.seed,
+                total,
+                time.perf_counter() - started,
+                {name.replace("train/", "final_"): v for name, v in step_fn.last_metrics.items()},
+                run_settings,
+            )
+            save_trained_model(model, options.out, start, entry)
+        logger.close()
+        runtime.barrier()
+    return options.out

@@ -1,0 +1,270 @@
+"""Training runs on a tiny procedural world: resume, CLI chain, ensemble search, checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from training_helpers import single_torch_thread, write_tiny_weights, write_world
+
+from synboost_ros.cli.main import main
+from synboost_ros.metrics.anomaly import AnomalyMetrics
+from synboost_ros.training import dissimilarity_data, segmentation
+from synboost_ros.training.checkpoint import load_checkpoint, save_checkpoint
+from synboost_ros.training.ensemble_search import (
+    CandidateResult,
+    candidate_weights,
+    search_weights,
+    selection_key,
+)
+from synboost_ros.training.model_io import load_dissimilarity_net
+from synboost_ros.training.options import TrainOptions
+from synboost_ros.training.sampling import EpochSampler
+from synboost_ros.training.segmentation import train_segmentation
+from synboost_ros.weights import ModelLoadError, load_model, read_manifest
+
+COMMON = ["--workers", "0", "--device", "cpu", "--log-every", "1"]
+SEGMENTATION_LOSS = segmentation.cascade_label_guidance_loss
+
+single_thread = pytest.fixture(scope="module", autouse=True)(single_torch_thread)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    return write_world(tmp_path_factory.mktemp("world"), 4)
+
+
+@pytest.fixture(scope="module")
+def anomaly_world(tmp_path_factory) -> Path:
+    return write_world(tmp_path_factory.mktemp("anomalies"), 3, anomalies=True, seed=7)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    return write_tiny_weights(tmp_path_factory.mktemp("tiny"))
+
+
+def test_epoch_sampler_shards_cover_the_data_and_resume_mid_epoch() -> None:
+    shards = [EpochSampler(10, 2, seed=3, rank=r, world_size=3) for r in range(3)]
+    for sampler in shards:
+        sampler.set_epoch(1)
+    keys = [list(sampler) for sampler in shards]
+    assert all(len(k) == 4 for k in keys)  # ceil(10 / 3), padded
+    assert {index for k in keys for index, _ in k} == set(range(10))
+    assert all(epoch == 1 for k in keys for _, epoch in k)
+    shards[0].set_epoch(1, skip_batches=1)
+    assert list(shards[0]) == keys[0][2:]
+    shards[0].set_epoch(2)
+    assert list(shards[0]) != keys[0]  # a new order each epoch
+
+
+def test_checkpoint_loads_weights_only_and_restores_rng(tmp_path) -> None:
+    net = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=10, factor=0.5)
+    net(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    scheduler.step(1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    path = save_checkpoint(
+        tmp_path / "c.pt", 7, {"net": net}, {"opt": optimizer}, {"s": scheduler}, scaler, {"x": 1.5}
+    )
+    assert torch.load(path, weights_only=True)["step"] == 7
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    fresh = torch.nn.Linear(3, 2)
+    fresh_opt = torch.optim.Adam(fresh.parameters(), lr=0.1)
+    fresh_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(fresh_opt)
+    step, extra = load_checkpoint(
+        path, {"net": fresh}, {"opt": fresh_opt}, {"s": fresh_sched}, scaler
+    )
+    assert (step, extra) == (7, {"x": 1.5})
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    assert torch.equal(fresh.weight, net.weight)
+    assert fresh_sched.patience == 10
+    assert fresh_opt.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"]
+
+
+class LossRecorder:
+    """Wraps the segmentation loss: records values, optionally crashes at a given call."""
+
+    def __init__(self, crash_at_call: int | None = None) -> None:
+        self.values: list[float] = []
+        self.crash_at_call = crash_at_call
+
+    def __call__(self, output, labels):
+        if self.crash_at_call is not None and len(self.values) + 1 == self.crash_at_call:
+            raise KeyboardInterrupt("simulated crash")
+        loss = SEGMENTATION_LOSS(output, labels)
+        self.values.append(loss.item())
+        return loss
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(
+    tmp_path, monkeypatch, world, tiny_weights
+) -> None:
+    def run(out: Path, recorder: LossRecorder, resume: bool = False) -> None:
+        monkeypatch.setattr(segmentation, "cascade_label_guidance_loss", recorder)
+        options = TrainOptions(
+            data=world,
+            out=out,
+            init_weights=tiny_weights,
+            steps=5,
+            batch_size=2,
+            workers=0,
+            device="cpu",
+            resume=resume,
+            checkpoint_every=3,  # mid-epoch: 2 batches per epoch
+            seed=11,
+        )
+        train_segmentation(options, segmentation.SegmentationOptions(optimizer="adam"))
+
+    straight = LossRecorder()
+    run(tmp_path / "straight", straight)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "crashed", LossRecorder(crash_at_call=4))
+    resumed = LossRecorder()
+    run(tmp_path / "crashed", resumed, resume=True)
+    assert len(straight.values) == 5 and len(resumed.values) == 2
+    assert resumed.values == pytest.approx(straight.values[3:], rel=1e-6, abs=1e-7)
+    a = load_file(tmp_path / "straight" / "segmentation.safetensors")
+    b = load_file(tmp_path / "crashed" / "segmentation.safetensors")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="--resume"):
+        run(tmp_path / "straight", LossRecorder())  # never overwrites a run silently
+
+
+def test_train_seg_cli_writes_a_loadable_weights_folder(tmp_path, world, anomaly_world) -> None:
+    out = tmp_path / "seg"
+    code = main(
+        [
+            "train", "seg", "--data", str(world), "--out", str(out), "--preset", "edge",
+            "--segmentation-size", "192x384", "--synthesis-size", "64x128", "--steps", "2",
+            "--batch-size", "2", "--val-data", str(anomaly_world / "cityscapes"), *COMMON,
+        ]
+    )  # fmt: skip
+    assert code == 0
+    model, manifest = load_model(out)
+    assert model.config.segmentation_size == (192, 384)
+    entry = manifest.provenance["training"][-1]
+    assert (entry["stage"], entry["steps"], entry["seed"]) == ("segmentation", 2, 0)
+    assert 0.0 <= entry["metrics"]["miou"] <= 1.0
+    assert entry["data"] == str(world) and entry["wall_time_s"] > 0
+    assert entry["hardware"]["device"] == "cpu"
+    with open(out / "train_state" / "metrics.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["name"] for row in rows} >= {"train/loss", "train/lr", "val/miou"}
+
+
+def test_synth_dissim_ensemble_chain_and_ablation(
+    tmp_path, monkeypatch, capsys, world, anomaly_world, tiny_weights
+) -> None:
+    monkeypatch.setenv("SYNBOOST_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    generate = dissimilarity_data.generate_examples
+
+    def counting_generate(sample, *args):
+        calls.append(sample.stem)
+        return generate(sample, *args)
+
+    monkeypatch.setattr(dissimilarity_data, "generate_examples", counting_generate)
+    synth, dissim, ablation, ensemble = (tmp_path / n for n in ("syn", "dis", "abl", "ens"))
+    assert main(["train", "synth", "--data", str(world), "--out", str(synth),
+                 "--init-weights", str(tiny_weights), "--steps", "2", "--batch-size", "2",
+                 *COMMON]) == 0  # fmt: skip
+    synth_manifest = read_manifest(synth)
+    tiny_synthesis = load_file(tiny_weights / "synthesis.safetensors")
+    trained_synthesis = load_file(synth / "synthesis.safetensors")
+    assert set(trained_synthesis) == set(tiny_synthesis)  # spectral norm baked away
+    assert any(not torch.equal(trained_synthesis[k], tiny_synthesis[k]) for k in tiny_synthesis)
+
+    assert main(["train", "dissim", "--data", str(world), "--out", str(dissim),
+                 "--init-weights", str(synth), "--epochs", "2", "--batch-size", "4",
+                 "--val-data", str(anomaly_world), *COMMON]) == 0  # fmt: skip
+    assert len(calls) == 4  # one generation per frame for two epochs
+    entry = read_manifest(dissim).provenance["training"][-1]
+    assert entry["stage"] == "dissimilarity" and entry["settings"]["examples"] >= 4
+    assert 0 <= entry["metrics"]["best_val_ap"] <= 1 and entry["metrics"]["best_epoch"] in (0, 1)
+    stages = [e["stage"] for e in read_manifest(dissim).provenance["training"]]
+    assert stages == [*[e["stage"] for e in synth_manifest.provenance["training"]], "dissimilarity"]
+
+    assert main(["train", "dissim", "--data", str(world), "--out", str(ablation),
+                 "--init-weights", str(synth), "--steps", "1", "--batch-size", "4",
+                 "--no-uncertainty", *COMMON]) == 0  # fmt: skip
+    assert len(calls) == 4  # cache hit: same segmentation / synthesis weights and data
+    net, _ = load_dissimilarity_net(ablation)
+    assert not net.use_uncertainty
+    with pytest.raises(ModelLoadError):
+        load_model(ablation)
+
+    assert main(["train", "ensemble", "--data", str(anomaly_world), "--out", str(ensemble),
+                 "--init-weights", str(dissim), "--device", "cpu"]) == 0  # fmt: skip
+    manifest = read_manifest(ensemble)
+    with open(ensemble / "train_state" / "ensemble_search.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 225
+    best = min(rows, key=lambda r: (float(r["fpr95"]), -float(r["ap"])))
+    chosen = [float(best[f"w_{n}"]) for n in ("dissimilarity", "entropy", "perceptual", "distance")]
+    assert manifest.config.ensemble_weights == pytest.approx(chosen, abs=1e-6)
+    assert json.loads((ensemble / "manifest.json").read_text())["ensemble_weights"] == list(
+        manifest.config.ensemble_weights
+    )
+    assert manifest.provenance["training"][-1]["stage"] == "ensemble"
+
+    capsys.readouterr()
+    assert main(["ablation", "--data", str(anomaly_world), "--format", "fishyscapes",
+                 "--weights", str(ensemble), "--no-uncertainty-weights", str(ablation),
+                 "--device", "cpu", "--json"]) == 0  # fmt: skip
+    report = {row["key"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert all(row["status"] == "ok" for row in report.values())
+    assert main(["eval", "--data", str(anomaly_world), "--format", "fishyscapes",
+                 "--weights", str(ensemble), "--backend", "torch", "--device", "cpu",
+                 "--json"]) == 0  # fmt: skip
+    evaluated = json.loads(capsys.readouterr().out)
+    assert report["ensemble"]["ap"] == pytest.approx(evaluated["ap"], rel=1e-5)
+    assert report["ensemble"]["fpr95"] == pytest.approx(evaluated["fpr95"], rel=1e-5)
+
+
+def test_candidate_weights_are_normalised_and_not_proportional() -> None:
+    candidates = candidate_weights()
+    assert len(candidates) == 4**4 - 1 - 2 * 15  # {0,2}- and {0,3}-only vectors are duplicates
+    assert all(sum(c) == pytest.approx(1.0) for c in candidates)
+    for a, b in itertools.combinations(candidates, 2):
+        assert not np.allclose(a, b)
+    assert any(np.allclose(c, (0.75, 0.25, 0, 0)) for c in candidates)
+
+
+def test_ensemble_search_picks_the_perfectly_separating_map() -> None:
+    rng = np.random.default_rng(0)
+    labels = (rng.random(5000) < 0.1).astype(np.uint8)
+    entropy = np.where(labels == 1, 0.51, 0.49) + rng.uniform(-0.005, 0.005, labels.size)
+    maps = {
+        "dissimilarity": rng.random(labels.size),  # noise wider than entropy's margin
+        "entropy": entropy,
+        "perceptual": rng.random(labels.size),
+        "distance": 0.5 * rng.random(labels.size) + 0.3 * labels,  # informative, overlapping
+    }
+    best, results = search_weights(maps, labels)
+    assert best.weights == (0.0, 1.0, 0.0, 0.0)
+    assert best.metrics.fpr95 == 0.0 and best.metrics.ap == pytest.approx(1.0)
+    assert [r.weights for r in results if r.metrics.fpr95 == 0.0] == [best.weights]
+    assert results[0].weights != best.weights  # not simply the first candidate
+
+
+def test_selection_prefers_low_fpr95_then_high_ap() -> None:
+    def result(weights, ap: float, fpr95: float) -> CandidateResult:
+        return CandidateResult(weights, AnomalyMetrics(ap, fpr95, 0.5, 10, 1, True))
+
+    results = [
+        result((1.0, 0, 0, 0), ap=0.9, fpr95=0.3),
+        result((0, 1.0, 0, 0), ap=0.4, fpr95=0.2),
+        result((0, 0, 1.0, 0), ap=0.5, fpr95=0.2),
+    ]
+    assert min(results, key=selection_key).weights == (0, 0, 1.0, 0)
