@@ -24,5 +24,8 @@ test: setup
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+demo: setup
+	$(BIN)/synboost demo run
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache out

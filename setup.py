@@ -37,7 +37,7 @@ setup(
     package_data={PACKAGE: ["py.typed"]},
     install_requires=[
         "numpy>=1.23",
-        "opencv-python-headless>=4.6",
+        "opencv-python-headless>=4.12",  # animated GIF writing (demo)
         "torch>=2.1",
         "safetensors>=0.4",
         "scikit-learn>=1.1",

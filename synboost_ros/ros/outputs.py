@@ -37,7 +37,8 @@ TOPIC_MAPS: dict[str, frozenset[str]] = {
 TIMING_TOPIC = "timing"
 HEAT_COLORMAP = cv2.COLORMAP_JET
 # Reliable publishers match reliable and best-effort subscribers; depth 1 keeps only the newest.
-OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+# Depth 5: with depth 1 a reliable publisher overwrote frames before slow subscribers took them.
+OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
 @dataclass(frozen=True)

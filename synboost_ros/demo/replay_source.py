@@ -1,0 +1,64 @@
+"""The frames of a drive bag ready to replay: camera data as recorded, labels decoded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from synboost_ros.demo.drive_bag import IMAGE_TOPIC, LABEL_TOPIC, read_drive_messages
+
+
+@dataclass(frozen=True)
+class ReplayFrame:
+    """One camera frame: recorded stamp, compressed data as recorded, anomaly labels."""
+
+    stamp_ns: int
+    frame_id: str
+    image_format: str
+    image_data: bytes
+    label: np.ndarray  # HxW uint8: 0 normal, 1 anomaly, 255 ignored
+
+    def decode_image(self) -> np.ndarray:
+        """The camera image as HxWx3 uint8 RGB."""
+        bgr = cv2.imdecode(np.frombuffer(self.image_data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"corrupt camera frame at stamp {self.stamp_ns}")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _stamp_ns(message) -> int:
+    return message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
+
+
+def load_replay_frames(path: str | Path) -> list[ReplayFrame]:
+    """Camera frames of a drive bag that have a label, in stamp order."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"drive bag folder {path} does not exist")
+    images: dict[int, tuple[str, str, bytes]] = {}
+    labels: dict[int, np.ndarray] = {}
+    for topic, _, message in read_drive_messages(path):
+        stamp = _stamp_ns(message)
+        data = np.asarray(message.data, dtype=np.uint8)
+        if topic == IMAGE_TOPIC:
+            images[stamp] = (message.header.frame_id, message.format, data.tobytes())
+        elif topic == LABEL_TOPIC:
+            label = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+            if label is None:
+                raise ValueError(f"bag {path}: corrupt {LABEL_TOPIC} frame at stamp {stamp}")
+            labels[stamp] = label
+    paired = sorted(images.keys() & labels.keys())
+    frames = [ReplayFrame(stamp, *images[stamp], labels[stamp]) for stamp in paired]
+    if not frames:
+        raise ValueError(f"bag {path} has no camera frame with a {LABEL_TOPIC} label")
+    return frames
+
+
+def replay_offsets_s(frames: Sequence[ReplayFrame]) -> list[float]:
+    """Seconds after the start at which each frame is due: the recorded spacing of stamps."""
+    first = frames[0].stamp_ns if frames else 0
+    return [(frame.stamp_ns - first) / 1e9 for frame in frames]

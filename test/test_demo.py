@@ -1,0 +1,237 @@
+"""The recorded-drive demo: bag making, recording, report, and one real run through the node."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from ros_test_env import isolate_ros_domain
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from synboost_ros.cli.main import main
+from synboost_ros.data.world import render_scene, sample_scene
+from synboost_ros.demo.drive_bag import read_drive_bag
+from synboost_ros.demo.make_drive import DriveSpec, make_drive_bag, render_drive
+from synboost_ros.demo.recorder import image_array
+from synboost_ros.demo.recording import RecordedRun, parse_timing
+from synboost_ros.demo.replay_source import ReplayFrame, load_replay_frames, replay_offsets_s
+from synboost_ros.demo.report import (
+    TITLE_HEIGHT,
+    anomaly_metrics,
+    contact_sheet,
+    latency_summary,
+    write_report,
+)
+from synboost_ros.demo.runner import frames_accounted, resolve_weights
+from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator
+from synboost_ros.ros.image_conversion import fill_image_msg
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = (48, 96)
+START_NS = 1_000_000_000_000
+PERIOD_NS = 100_000_000
+RNG = np.random.default_rng(3)
+
+
+def _replay_frame(stamp: int) -> ReplayFrame:
+    image = RNG.integers(0, 256, (*SIZE, 3), dtype=np.uint8)
+    label = np.zeros(SIZE, dtype=np.uint8)
+    label[10:20, 30:50] = 1
+    label[0:4] = 255
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    return ReplayFrame(stamp, "camera", "jpeg", jpeg, label)
+
+
+def _recorded(stamps: list[int], *, missing: str | None = None) -> RecordedRun:
+    """A run where each frame's outputs arrive 50 ms after its stamp; ``missing`` never does."""
+    run = RecordedRun(preview_width=64)
+    for stamp in stamps:
+        received = stamp + 50_000_000
+        run.add_map("anomaly", stamp, RNG.random(SIZE, dtype=np.float32), received)
+        run.add_map("semantic", stamp, RNG.integers(0, 19, SIZE, dtype=np.uint8), received)
+        for topic in ("entropy", "perceptual"):
+            if topic != missing:
+                run.add_map(topic, stamp, RNG.random(SIZE, dtype=np.float32) * 0.5, received)
+        run.add_map("overlay", stamp, RNG.integers(0, 256, (*SIZE, 3), dtype=np.uint8), received)
+        run.add_timing(stamp, {"segmentation": 10.0, "total": 30.0})
+    run.set_diagnostics({"frames_in": "5", "frames_out": "4", "frames_dropped": "1"}, 0)
+    return run
+
+
+@pytest.fixture()
+def replayed() -> dict[int, ReplayFrame]:
+    return {START_NS + i * PERIOD_NS: _replay_frame(START_NS + i * PERIOD_NS) for i in range(5)}
+
+
+def test_metrics_equal_the_accumulator_over_the_frames_that_came_out(replayed) -> None:
+    stamps = sorted(replayed)
+    run = _recorded(stamps[:4])
+    run.add_map("anomaly", 7, np.zeros(SIZE, np.float32), 8)  # a stamp never replayed
+    frames = run.frames()
+    expected = AnomalyMetricAccumulator()
+    for stamp in stamps[:4]:
+        expected.update(frames[stamp].anomaly, replayed[stamp].label)
+    truth = expected.compute()
+
+    metrics = anomaly_metrics(frames, replayed)
+
+    assert metrics["frames_scored"] == 4
+    assert metrics["frames_published"] == 5
+    assert (metrics["ap"], metrics["fpr95"], metrics["auroc"]) == (
+        truth.ap,
+        truth.fpr95,
+        truth.auroc,
+    )
+
+
+def test_metrics_say_why_they_are_missing(replayed) -> None:
+    metrics = anomaly_metrics({}, replayed)
+
+    assert metrics["frames_scored"] == 0
+    assert metrics["ap"] is None
+    assert "anomaly" in metrics["note"]
+
+
+def test_latency_summary_from_timing_receive_times_and_diagnostics(replayed) -> None:
+    stamps = sorted(replayed)
+    summary = latency_summary(_recorded(stamps[:4]).frames(), replayed, _recorded([]).diagnostics)
+
+    assert summary["e2e_ms"] == {"p50": 50.0, "p95": 50.0, "max": 50.0}
+    assert summary["stages_ms"]["segmentation"] == {"p50": 10.0, "p95": 10.0}
+    assert (summary["frames_in"], summary["frames_out"], summary["frames_dropped"]) == (5, 4, 1)
+    assert summary["frames_bad"] is None  # not in these diagnostics
+    assert summary["wall_s"] == pytest.approx(0.35)  # first stamp -> last output received
+    assert summary["fps"] == pytest.approx(4 / 0.35, abs=1e-3)
+    assert summary["outputs_received"]["perceptual"] == 4
+
+
+def test_contact_sheet_has_a_titled_row_per_picked_frame(replayed) -> None:
+    run = _recorded(sorted(replayed), missing="perceptual")
+
+    sheet = contact_sheet(run.frames(), replayed, count=3, tile_width=64)
+
+    tile_height = 32  # 48x96 previews at 64 wide
+    assert sheet.shape == (TITLE_HEIGHT + 3 * tile_height, 5 * 64, 3)
+    perceptual = sheet[TITLE_HEIGHT:, 3 * 64 : 4 * 64]
+    assert (perceptual.reshape(-1, 3) == 64).all(axis=1).mean() > 0.8  # grey "not received"
+
+
+def test_write_report_writes_gif_sheet_and_json(tmp_path: Path, replayed) -> None:
+    files = write_report(tmp_path / "report", _recorded(sorted(replayed)), replayed)
+
+    ok, animation = cv2.imreadanimation(str(files.animation))
+    assert ok and len(animation.frames) == 5
+    assert list(animation.durations) == [100, 100, 100, 100, 100]
+    assert cv2.imread(str(files.contact_sheet)) is not None
+    assert json.loads(files.metrics.read_text())["frames_scored"] == 5
+    assert set(json.loads(files.latency.read_text())) >= {"fps", "e2e_ms", "stages_ms"}
+
+
+def test_recorded_run_keeps_previews_small_and_frames_bounded() -> None:
+    run = RecordedRun(max_frames=2, preview_width=32)
+    for stamp in (1, 2, 3):
+        run.add_map("anomaly", stamp, np.zeros(SIZE, np.float32), stamp)
+        run.add_map("semantic", stamp, np.zeros(SIZE, np.uint8), stamp)
+
+    frames = run.frames()
+    assert list(frames) == [1, 2]
+    assert run.refused == 2
+    assert frames[1].anomaly.shape == SIZE
+    assert frames[1].previews["semantic"].shape == (16, 32)
+
+
+def test_timing_values_parse_to_stamp_and_milliseconds() -> None:
+    stamp, times = parse_timing([("stamp", "12.000000345"), ("frame_id", "cam"), ("e2e_ms", "4.5")])
+
+    assert (stamp, times) == (12_000_000_345, {"e2e": 4.5})
+    with pytest.raises(ValueError, match="stamp"):
+        parse_timing([("e2e_ms", "1")])
+
+
+@pytest.mark.parametrize(
+    ("encoding", "array"),
+    [
+        ("mono8", RNG.integers(0, 19, (5, 7), dtype=np.uint8)),
+        ("rgb8", RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)),
+        ("32FC1", RNG.random((5, 7), dtype=np.float32)),
+    ],
+)
+def test_image_messages_convert_back_to_arrays(encoding: str, array: np.ndarray) -> None:
+    message = fill_image_msg(Image(), array, encoding, Header())
+
+    np.testing.assert_array_equal(image_array(message), array)
+
+
+def test_node_counters_add_up_only_when_every_frame_is_accounted() -> None:
+    values = {"frames_in": "10", "frames_out": "3", "frames_dropped": "6", "frames_bad": "0"}
+
+    assert not frames_accounted(values)
+    assert frames_accounted({**values, "frames_idle": "1"})
+
+
+def test_missing_shipped_weights_ask_for_random_weights(monkeypatch) -> None:
+    monkeypatch.setattr("synboost_ros.demo.runner.default_weights_path", lambda preset: None)
+
+    with pytest.raises(FileNotFoundError, match="--random-weights"):
+        resolve_weights("edge", None, False)
+    assert resolve_weights("edge", None, True) is None
+
+
+def test_make_bag_frames_round_trip(tmp_path: Path) -> None:
+    spec = DriveSpec(frames=5, size=(64, 128))
+    bag = tmp_path / "drive"
+
+    assert make_drive_bag(bag, spec) == 5
+
+    rendered = list(render_drive(spec))
+    read = list(read_drive_bag(bag))
+    assert [f.stamp_ns for f in read] == [f.stamp_ns for f in rendered]
+    for original, stored in zip(rendered, read, strict=True):
+        np.testing.assert_array_equal(stored.label, original.label)
+        difference = np.abs(stored.image.astype(int) - original.image.astype(int)).mean()
+        assert difference < 6  # JPEG
+    assert replay_offsets_s(load_replay_frames(bag)) == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    assert spec.command(bag) in (bag / "README.md").read_text()
+    with pytest.raises(ValueError, match="already exists"):
+        make_drive_bag(bag, spec)
+
+
+def test_default_drive_shows_anomalies_approaching() -> None:
+    spec = DriveSpec()
+    scene = sample_scene(spec.seed, spec.index, anomalies=True)
+    visible = [
+        int((render_scene(scene, (64, 128), spec.camera_offset(i)).anomaly_label == 1).sum())
+        for i in (0, 30, 60)
+    ]
+
+    assert all(count > 0 for count in visible)
+    assert visible[1] > visible[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_demo_run_replays_a_bag_through_the_real_node(tmp_path: Path, monkeypatch) -> None:
+    isolate_ros_domain(monkeypatch)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    bag, out = tmp_path / "bag", tmp_path / "out"
+    make = ["demo", "make-bag", "--out", str(bag), "--frames", "6", "--size", "128x256"]
+    assert main(make) == 0
+
+    run = ["demo", "run", "--bag", str(bag), "--out", str(out), "--random-weights"]
+
+    code = main([*run, "--timeout", "180"])
+
+    assert code == 0
+    for name in ("overlay.gif", "contact_sheet.png", "latency.json", "metrics.json", "node.log"):
+        assert (out / name).is_file(), name
+    latency = json.loads((out / "latency.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert latency["frames_published"] == 6
+    assert 1 <= latency["frames_out"] <= latency["frames_in"] <= 6
+    assert frames_accounted({k: str(v) for k, v in latency.items() if k.startswith("frames_")})
+    assert 1 <= metrics["frames_scored"] <= latency["frames_out"]
+    assert 0.0 <= metrics["ap"] <= 1.0
