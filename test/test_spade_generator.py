@@ -97,6 +97,8 @@ def test_generator_edge_preset() -> None:
 def test_generator_refuses_bad_sizes() -> None:
     with pytest.raises(ValueError, match="multiple of 64"):
         SPADEGenerator(NUM_CLASSES, (96, 128), SpadeConfig(ngf=2, num_upsampling_layers="more"))
+    with pytest.raises(ValueError, match="1x1 bottom grid"):
+        SPADEGenerator(NUM_CLASSES, (32, 32), TINY)
     with pytest.raises(ValueError, match="num_upsampling_layers"):
         SPADEGenerator(NUM_CLASSES, (64, 64), SpadeConfig(num_upsampling_layers="many"))
     generator = SPADEGenerator(NUM_CLASSES, (32, 64), TINY)

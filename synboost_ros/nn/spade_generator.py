@@ -78,6 +78,11 @@ class SPADEGenerator(nn.Module):
                 f"output_size {tuple(output_size)} must be a positive multiple of {factor} "
                 f"for num_upsampling_layers={config.num_upsampling_layers!r}"
             )
+        if height * width == factor * factor:
+            raise ValueError(
+                f"output_size {tuple(output_size)} gives a 1x1 bottom grid, on which instance "
+                "norm is undefined; use a larger size or fewer upsampling layers"
+            )
         self.num_classes = num_classes
         self.output_size = (height, width)
         self.bottom_size = (height // factor, width // factor)
