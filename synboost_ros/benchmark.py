@@ -52,18 +52,33 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_benchmark(pipeline, size: Size, iterations: int, warmup: int = 3, seed: int = 0):
-    """Time ``pipeline`` on a random camera image of ``size`` after ``warmup`` runs."""
+def run_benchmark(
+    pipelines: list, size: Size, iterations: int, warmup: int = 3, seed: int = 0
+) -> list[BenchmarkReport]:
+    """Time each pipeline on one random camera image of ``size``, after ``warmup`` runs.
+
+    Pipelines take turns frame by frame, so a change in machine load during the run
+    affects all of them alike and the comparison stays fair.
+    """
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     image = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
-    for _ in range(warmup):
-        pipeline(image)
-    samples: dict[str, list[float]] = {}
-    for _ in tqdm(range(iterations), desc=f"bench {pipeline.backend_name}", unit="frame"):
-        for stage, ms in pipeline(image).timings_ms.items():
-            samples.setdefault(stage, []).append(ms)
-    total = samples.pop("total")
+    for pipeline in pipelines:
+        for _ in range(warmup):
+            pipeline(image)
+    samples: list[dict[str, list[float]]] = [{} for _ in pipelines]
+    for _ in tqdm(range(iterations), desc="bench", unit="round"):
+        for pipeline, timings in zip(pipelines, samples, strict=True):
+            for stage, ms in pipeline(image).timings_ms.items():
+                timings.setdefault(stage, []).append(ms)
+    return [
+        _report(pipeline, timings, size, iterations)
+        for pipeline, timings in zip(pipelines, samples, strict=True)
+    ]
+
+
+def _report(pipeline, timings: dict[str, list[float]], size: Size, iterations: int):
+    total = timings.pop("total")
     return BenchmarkReport(
         backend=pipeline.backend_name,
         device=pipeline.device,
@@ -72,5 +87,5 @@ def run_benchmark(pipeline, size: Size, iterations: int, warmup: int = 3, seed: 
         size=size,
         iterations=iterations,
         total_ms=percentiles(total),
-        stages={stage: percentiles(values) for stage, values in samples.items()},
+        stages={stage: percentiles(values) for stage, values in timings.items()},
     )

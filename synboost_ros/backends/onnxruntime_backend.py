@@ -32,6 +32,9 @@ class OnnxRuntimeBackend(Backend):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_threads
+        # Idle threads sleep instead of spinning: the node shares the CPU with the camera
+        # driver and its own decode / publish work between frames.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.device = device
         self.precision = "fp32"
         self._sessions = {

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         choices=[b for b in BACKEND_CHOICES if b != "auto"],
-        help="also time these backends in the same run (reported under 'compare')",
+        help="also time these backends, taking turns frame by frame (reported under 'compare')",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
@@ -31,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
     """Benchmark the chosen backend (and any --compare backends)."""
     from synboost_ros.benchmark import run_benchmark
 
-    reports = []
+    pipelines = []
     for backend in [args.backend, *args.compare]:
         args.backend = backend
-        reports.append(run_benchmark(create_pipeline(args), args.size, args.iters, args.warmup))
+        pipelines.append(create_pipeline(args))
+    reports = run_benchmark(pipelines, args.size, args.iters, args.warmup)
     main, others = reports[0], reports[1:]
     if args.json:
         result = main.to_json()
