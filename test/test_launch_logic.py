@@ -28,7 +28,15 @@ def values(**changes: str) -> dict[str, str]:
 
 def test_every_required_argument_is_declared_with_a_description():
     names = [arg.name for arg in LAUNCH_ARGUMENTS]
-    assert names == ["image_topic", "namespace", "params_file", "backend", "use_sim_time", "rviz"]
+    assert names == [
+        "image_topic",
+        "namespace",
+        "params_file",
+        "backend",
+        "input",
+        "use_sim_time",
+        "rviz",
+    ]
     assert all(arg.description for arg in LAUNCH_ARGUMENTS)
 
 
@@ -55,6 +63,7 @@ def test_arguments_become_remappings_overrides_and_rviz():
             image_topic="/cam/image_raw",
             namespace="car1",
             backend="onnxruntime",
+            input="compressed",
             use_sim_time="True",
             rviz="true",
         ),
@@ -62,7 +71,10 @@ def test_arguments_become_remappings_overrides_and_rviz():
     )
     assert plan.namespace == "car1"
     assert ("image", "/cam/image_raw") in plan.remappings
-    assert plan.parameters == [PARAMS, {"use_sim_time": True, "backend": "onnxruntime"}]
+    assert plan.parameters == [
+        PARAMS,
+        {"use_sim_time": True, "backend": "onnxruntime", "input": "compressed"},
+    ]
     assert plan.use_sim_time is True
     assert plan.rviz_config == str(SHARE / "config" / "anomaly.rviz")
     assert Path(plan.rviz_config).is_file()
@@ -75,6 +87,7 @@ def test_arguments_become_remappings_overrides_and_rviz():
         (lambda: node_remappings(""), ["image_topic"]),
         (lambda: node_remappings("/cam/"), ["image_topic:='/cam/'"]),
         (lambda: node_parameters(PARAMS, "tpu", False), ["backend:='tpu'", "onnxruntime"]),
+        (lambda: node_parameters(PARAMS, "", False, "h264"), ["input:='h264'", "compressed"]),
         (lambda: node_parameters("/no/such.yaml", "", False), ["params_file", "no such file"]),
     ],
 )

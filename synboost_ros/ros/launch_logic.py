@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synboost_ros.backends.factory import BACKEND_CHOICES
+from synboost_ros.ros.parameters import INPUT_CHOICES
 
 PACKAGE = "synboost_ros"
 EXECUTABLE = "anomaly_node"
@@ -35,6 +36,7 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("namespace", "", "namespace of the node"),
     LaunchArgument("params_file", None, "parameters YAML (default: the package's anomaly.yaml)"),
     LaunchArgument("backend", "", f"{'|'.join(BACKEND_CHOICES)}; empty = the params file's"),
+    LaunchArgument("input", "", "raw|compressed (image/compressed); empty = the params file's"),
     LaunchArgument("use_sim_time", "false", "use /clock (rosbag replay)"),
     LaunchArgument("rviz", "false", "also start rviz2 with config/anomaly.rviz"),
 )
@@ -76,7 +78,9 @@ def node_remappings(image_topic: str) -> list[tuple[str, str]]:
     return [("image", topic), ("image/compressed", f"{topic}/compressed")]
 
 
-def node_parameters(params_file: str, backend: str, use_sim_time: bool) -> list[Any]:
+def node_parameters(
+    params_file: str, backend: str, use_sim_time: bool, input_kind: str = ""
+) -> list[Any]:
     """The params file, then the overrides given on the launch command line."""
     if not os.path.isfile(params_file):
         raise ValueError(f"launch argument params_file:={params_file!r}: no such file")
@@ -87,6 +91,12 @@ def node_parameters(params_file: str, backend: str, use_sim_time: bool) -> list[
                 f"launch argument backend:={backend!r} must be one of {', '.join(BACKEND_CHOICES)}"
             )
         overrides["backend"] = backend
+    if input_kind:
+        if input_kind not in INPUT_CHOICES:
+            raise ValueError(
+                f"launch argument input:={input_kind!r} must be one of {', '.join(INPUT_CHOICES)}"
+            )
+        overrides["input"] = input_kind
     return [params_file, overrides]
 
 
@@ -97,7 +107,12 @@ def plan_launch(values: Mapping[str, str], share_dir: str) -> LaunchPlan:
     return LaunchPlan(
         namespace=values["namespace"].strip(),
         remappings=node_remappings(values["image_topic"]),
-        parameters=node_parameters(values["params_file"], values["backend"].strip(), use_sim_time),
+        parameters=node_parameters(
+            values["params_file"],
+            values["backend"].strip(),
+            use_sim_time,
+            values.get("input", "").strip(),
+        ),
         use_sim_time=use_sim_time,
         rviz_config=os.path.join(share_dir, RVIZ_CONFIG) if rviz else None,
     )
