@@ -47,11 +47,15 @@ def load_or_random_model(
             "(--random-weights / -p random_weights:=true)"
         )
     model, manifest = load_model(path, expected_preset=preset)
-    sized = with_sizes(manifest.config, segmentation_size, synthesis_size)
-    if sized == manifest.config:
+    return resized_model(model, with_sizes(manifest.config, segmentation_size, synthesis_size))
+
+
+def resized_model(model: SynBoostModel, config: PipelineConfig) -> SynBoostModel:
+    """The same weights in networks built for ``config``'s stage sizes (no weight depends on
+    them); ``model`` itself when the sizes do not change."""
+    if config == model.config:
         return model
-    # No weight depends on the stage sizes: rebuild the networks for the new sizes.
-    resized = SynBoostModel(sized)
+    resized = SynBoostModel(config)
     resized.load_state_dict(model.state_dict(), strict=True)
     return resized.eval()
 

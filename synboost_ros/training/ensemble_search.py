@@ -105,13 +105,7 @@ def search_ensemble(
         if runtime.distributed:
             raise ValueError("the ensemble search runs in one process; launch it without torchrun")
         seed_everything(options.seed)
-        start = starting_model(
-            options.preset,
-            options.init_weights,
-            options.seed,
-            options.segmentation_size,
-            options.synthesis_size,
-        )
+        start = starting_model(options)
         model = start.model
         validation = AnomalyValidationSet.compute(
             AnomalyDataset(options.data, val_format), MapExtractor(model, runtime.device), limit

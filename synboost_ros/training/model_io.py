@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
-from synboost_ros.config import PipelineConfig, Size, get_preset
+from synboost_ros.config import PipelineConfig, get_preset
 from synboost_ros.model import SynBoostModel
-from synboost_ros.model_loading import random_model, with_sizes
+from synboost_ros.model_loading import random_model, resized_model, with_sizes
 from synboost_ros.nn.dissimilarity import DissimilarityNet
+from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import extend_provenance
 from synboost_ros.weights import ModelLoadError, load_model, load_weights, save_weights
 
@@ -33,17 +34,12 @@ class StartingPoint:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def starting_model(
-    preset: str | None,
-    init_weights: str | Path | None,
-    seed: int,
-    segmentation_size: Size | None = None,
-    synthesis_size: Size | None = None,
-) -> StartingPoint:
-    """Load ``init_weights`` (its preset must match ``preset`` when given) or random weights.
-
-    Stage sizes may be overridden: no weight depends on them.
+def starting_model(options: TrainOptions) -> StartingPoint:
+    """Load ``options.init_weights`` (its preset must match ``options.preset`` when given) or
+    random weights. Stage sizes may be overridden: no weight depends on them.
     """
+    preset, init_weights, seed = options.preset, options.init_weights, options.seed
+    segmentation_size, synthesis_size = options.segmentation_size, options.synthesis_size
     if init_weights is None:
         config = with_sizes(get_preset(preset or "edge"), segmentation_size, synthesis_size)
         return StartingPoint(random_model(config, seed), f"random (seed {seed})")
@@ -53,11 +49,7 @@ def starting_model(
             f"{init_weights} holds an ablation dissimilarity net without uncertainty maps; "
             "start from a folder of the full method"
         )
-    sized = with_sizes(manifest.config, segmentation_size, synthesis_size)
-    if sized != manifest.config:
-        resized = SynBoostModel(sized)
-        resized.load_state_dict(model.state_dict(), strict=True)
-        model = resized
+    model = resized_model(model, with_sizes(manifest.config, segmentation_size, synthesis_size))
     return StartingPoint(model, str(init_weights), dict(manifest.provenance))
 
 

@@ -143,13 +143,7 @@ def train_segmentation(
     with training_runtime(options.device, options.amp) as runtime:
         seed_everything(options.seed)
         logger = MetricLogger(layout.state_dir, runtime.is_main)
-        start = starting_model(
-            options.preset,
-            options.init_weights,
-            options.seed,
-            options.segmentation_size,
-            options.synthesis_size,
-        )
+        start = starting_model(options)
         model = start.model
         if seg_options.resnet50_weights is not None:
             load_resnet50_backbone(model.segmentation.backbone, seg_options.resnet50_weights)

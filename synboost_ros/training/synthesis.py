@@ -208,13 +208,7 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
     with training_runtime(options.device, options.amp) as runtime:
         seed_everything(options.seed)
         logger = MetricLogger(layout.state_dir, runtime.is_main)
-        start = starting_model(
-            options.preset,
-            options.init_weights,
-            options.seed,
-            options.segmentation_size,
-            options.synthesis_size,
-        )
+        start = starting_model(options)
         model = start.model
         config = model.config
         dataset = SynthesisTrainSet(
