@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from multiprocessing import Pool
 from pathlib import Path
 
 import cv2
@@ -49,7 +49,10 @@ def generate_world(
             _make_scene(job)
             progress.update()
     else:
-        with Pool(min(workers, n), initializer=_quiet_opencv) as pool:
+        # "spawn": forked workers can hang on thread pools (OpenMP, OpenCV) that the parent
+        # process had started, e.g. after torch ran in it.
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(min(workers, n), initializer=_quiet_opencv) as pool:
             for _ in pool.imap_unordered(_make_scene, jobs, chunksize=4):
                 progress.update()
     progress.close()
