@@ -47,12 +47,12 @@ def load_or_random_model(
             "(--random-weights / -p random_weights:=true)"
         )
     model, manifest = load_model(path, expected_preset=preset)
-    return resized_model(model, with_sizes(manifest.config, segmentation_size, synthesis_size))
+    return rebuilt_model(model, with_sizes(manifest.config, segmentation_size, synthesis_size))
 
 
-def resized_model(model: SynBoostModel, config: PipelineConfig) -> SynBoostModel:
-    """The same weights in networks built for ``config``'s stage sizes (no weight depends on
-    them); ``model`` itself when the sizes do not change."""
+def rebuilt_model(model: SynBoostModel, config: PipelineConfig) -> SynBoostModel:
+    """The same weights in networks built for ``config``, which may differ in what no weight
+    depends on (stage sizes, perceptual scale); ``model`` itself when nothing changes."""
     if config == model.config:
         return model
     resized = SynBoostModel(config)

@@ -69,6 +69,10 @@ class PerceptualDifference(nn.Module):
 
     def forward(self, image: torch.Tensor, synthesized: torch.Tensor) -> torch.Tensor:
         """Both inputs RGB in [0, 1], (N, 3, H, W); returns (N, 1, H, W) in [0, 1)."""
+        return 1.0 - torch.exp(-self.raw_difference(image, synthesized) / self.scale)
+
+    def raw_difference(self, image: torch.Tensor, synthesized: torch.Tensor) -> torch.Tensor:
+        """V of eq. 3 before normalisation, (N, 1, H, W), >= 0."""
         size = image.shape[-2:]
         pair = imagenet_normalize(torch.cat([image, synthesized], dim=0))
         difference = image.new_zeros((image.shape[0], 1, *size))
@@ -78,4 +82,4 @@ class PerceptualDifference(nn.Module):
             if tap.shape[-2:] != size:
                 tap = F.interpolate(tap, size=size, mode="bicubic", align_corners=False)
             difference = difference + weight * tap
-        return 1.0 - torch.exp(-difference.clamp_min(0.0) / self.scale)
+        return difference.clamp_min(0.0)

@@ -15,7 +15,7 @@ import torch
 
 from synboost_ros.config import PipelineConfig, get_preset
 from synboost_ros.model import SynBoostModel
-from synboost_ros.model_loading import random_model, resized_model, with_sizes
+from synboost_ros.model_loading import random_model, rebuilt_model, with_sizes
 from synboost_ros.nn.dissimilarity import DissimilarityNet
 from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import extend_provenance
@@ -49,7 +49,7 @@ def starting_model(options: TrainOptions) -> StartingPoint:
             f"{init_weights} holds an ablation dissimilarity net without uncertainty maps; "
             "start from a folder of the full method"
         )
-    model = resized_model(model, with_sizes(manifest.config, segmentation_size, synthesis_size))
+    model = rebuilt_model(model, with_sizes(manifest.config, segmentation_size, synthesis_size))
     return StartingPoint(model, str(init_weights), dict(manifest.provenance))
 
 
