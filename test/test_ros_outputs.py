@@ -10,12 +10,12 @@ from synboost_ros.pipeline import PipelineResult
 from synboost_ros.ros.outputs import (
     TOPIC_MAPS,
     RenderSettings,
-    heat_overlay,
     render_topic,
     required_maps,
     stamp_text,
     timing_values,
 )
+from synboost_ros.visualize import heatmap
 
 RNG = np.random.default_rng(3)
 HEIGHT, WIDTH = 9, 11
@@ -77,16 +77,16 @@ def test_anomaly_mask_is_255_at_or_above_the_threshold(threshold):
     np.testing.assert_array_equal(mask == 255, maps.anomaly >= threshold)
 
 
-def test_overlay_blends_the_camera_image_with_a_jet_heat_map():
+def test_overlay_blends_the_heat_map_in_proportion_to_the_score():
     score = np.array([[0.0, 1.0]], dtype=np.float32)
     rgb = np.full((1, 2, 3), 100, dtype=np.uint8)
-    np.testing.assert_array_equal(heat_overlay(rgb, score, 0.0), rgb)
-    heat = heat_overlay(rgb, score, 1.0)
-    # Jet: 0 is dark blue, 1 is dark red (RGB order).
-    np.testing.assert_array_equal(heat[0, 0], [0, 0, 128])
-    np.testing.assert_array_equal(heat[0, 1], [128, 0, 0])
-    half = heat_overlay(rgb, score, 0.5)
-    np.testing.assert_array_equal(half[0, 1], [114, 50, 50])
+    maps = PipelineResult(anomaly=score)
+    unchanged, encoding = render_topic("overlay", maps, rgb, RenderSettings(overlay_alpha=0.0))
+    assert encoding == "rgb8"
+    np.testing.assert_array_equal(unchanged, rgb)
+    full, _ = render_topic("overlay", maps, rgb, RenderSettings(overlay_alpha=1.0))
+    np.testing.assert_array_equal(full[0, 0], rgb[0, 0])  # score 0: the camera image
+    np.testing.assert_array_equal(full[0, 1], heatmap(score)[0, 1])  # score 1: pure heat
 
 
 def test_timing_values_carry_stamp_frame_and_every_stage():

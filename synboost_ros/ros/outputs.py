@@ -1,6 +1,6 @@
 """Output topics: which maps each needs, how each image is rendered, and their publishers.
 
-``required_maps``, ``render_topic``, ``heat_overlay`` and ``timing_values`` are plain Python.
+``required_maps``, ``render_topic`` and ``timing_values`` are plain Python.
 ``OutputPublishers`` owns the publishers; it reports which topics have subscribers so the
 node asks the pipeline only for the maps those need and converts nothing else.
 """
@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -21,6 +20,7 @@ from sensor_msgs.msg import Image
 from synboost_ros.classes import colorize
 from synboost_ros.pipeline import PipelineResult
 from synboost_ros.ros.image_conversion import fill_image_msg
+from synboost_ros.visualize import overlay
 
 # Image topic (under ~/) -> the pipeline maps it is made from.
 TOPIC_MAPS: dict[str, frozenset[str]] = {
@@ -35,9 +35,8 @@ TOPIC_MAPS: dict[str, frozenset[str]] = {
     "synthesized": frozenset({"synthesized"}),
 }
 TIMING_TOPIC = "timing"
-HEAT_COLORMAP = cv2.COLORMAP_JET
-# Reliable publishers match reliable and best-effort subscribers; depth 1 keeps only the newest.
-# Depth 5: with depth 1 a reliable publisher overwrote frames before slow subscribers took them.
+# Reliable publishers match reliable and best-effort subscribers. Depth 5: with depth 1,
+# frames were overwritten before slow subscribers had taken them.
 OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -54,13 +53,6 @@ def required_maps(topics: Iterable[str]) -> set[str]:
     return set().union(*(TOPIC_MAPS[topic] for topic in topics))
 
 
-def heat_overlay(rgb: np.ndarray, score: np.ndarray, alpha: float) -> np.ndarray:
-    """Blend the camera image with a jet heat map of ``score`` (in [0, 1]) at weight ``alpha``."""
-    levels = np.clip(score * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    heat = cv2.cvtColor(cv2.applyColorMap(levels, HEAT_COLORMAP), cv2.COLOR_BGR2RGB)
-    return cv2.addWeighted(rgb, 1.0 - alpha, heat, alpha, 0.0)
-
-
 def render_topic(
     topic: str, result: PipelineResult, rgb: np.ndarray, settings: RenderSettings
 ) -> tuple[np.ndarray, str]:
@@ -75,7 +67,7 @@ def render_topic(
         mask = np.where(result.anomaly >= settings.anomaly_threshold, 255, 0).astype(np.uint8)
         return mask, "mono8"
     if topic == "overlay":
-        return heat_overlay(rgb, result.anomaly, settings.overlay_alpha), "rgb8"
+        return overlay(rgb, result.anomaly, settings.overlay_alpha), "rgb8"
     if topic == "synthesized":
         return result.synthesized, "rgb8"
     raise ValueError(f"unknown output topic {topic!r}")
