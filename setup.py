@@ -58,7 +58,6 @@ setup(
     zip_safe=True,
     maintainer="synboost_ros developers",
     maintainer_email="synboost-ros@example.com",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "synboost = synboost_ros.cli.main:main",
