@@ -689,3 +689,29 @@ def test_console_command_with_params_file_and_remaps(ros):
     assert process.returncode == 0, output
     assert "Traceback" not in output
     assert "bad frame" not in output  # the worker stopped before the context went away
+
+
+@pytest.mark.parametrize(
+    ("remaps", "expected"),
+    [
+        (["image:=/camT/image_raw"], "/camT/image_raw/compressed"),
+        (["image:=/camT/image_raw", "image/compressed:=/other/jpeg"], "/other/jpeg"),
+    ],
+)
+def test_compressed_input_follows_the_base_topic_remap(remaps, expected):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = AnomalyNode(
+            "sbremap",
+            context=context,
+            pipeline_factory=pipeline_factory([]),
+            parameter_overrides=overrides(input="compressed"),
+            cli_args=["--ros-args", *[arg for rule in remaps for arg in ("-r", rule)]],
+        )
+        try:
+            assert [s.topic_name for s in node.subscriptions] == [expected]
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

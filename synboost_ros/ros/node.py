@@ -49,11 +49,12 @@ SPIN_TIMEOUT_S = 0.1  # how often main() looks at the stop event
 ROS_WEIGHTS_HINT = "for the ROS node: -p weights:=PATH or -p random_weights:=true"
 # Errors that make a frame bad without being a bug in this package.
 FRAME_ERRORS = (ImageDecodeError, InvalidImageError)
-# input parameter -> message type, topic, decoder.
+# input parameter -> message type, topic suffix after the (remappable) base topic, decoder.
 INPUTS = {
-    "raw": (Image, "image", decode_image),
-    "compressed": (CompressedImage, "image/compressed", decode_compressed),
+    "raw": (Image, "", decode_image),
+    "compressed": (CompressedImage, "/compressed", decode_compressed),
 }
+BASE_TOPIC = "image"
 
 
 class StartupError(RuntimeError):
@@ -107,13 +108,23 @@ class AnomalyNode(Node):
             params.diagnostics_period, self.publish_diagnostics
         )
         watch_node_parameters(self, params, self._apply_parameters)
-        message_type, topic, self._decode = INPUTS[params.input]
+        message_type, suffix, self._decode = INPUTS[params.input]
+        topic = self.input_topic(suffix)
         self._worker.start()
         self.create_subscription(message_type, topic, self._on_frame, input_qos(params.input_qos))
         self.get_logger().info(
             f"ready: {params.preset} on {self._pipeline.backend_name} / {self._pipeline.device} / "
-            f"{self._pipeline.precision}, input {self.resolve_topic_name(topic)} ({params.input})"
+            f"{self._pipeline.precision}, input {topic} ({params.input})"
         )
+
+    def input_topic(self, suffix: str) -> str:
+        """The camera topic: the remapped ``image`` plus ``suffix``, as image_transport does
+        (``-r image:=/cam/image_raw`` with compressed input subscribes
+        ``/cam/image_raw/compressed``); an explicit ``image/compressed`` remap still wins."""
+        explicit = self.resolve_topic_name(BASE_TOPIC + suffix)
+        if explicit != self.resolve_topic_name(BASE_TOPIC + suffix, only_expand=True):
+            return explicit
+        return self.resolve_topic_name(BASE_TOPIC) + suffix
 
     @property
     def stats(self) -> PipelineStats:
