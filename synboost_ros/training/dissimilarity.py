@@ -41,16 +41,14 @@ from synboost_ros.training.inference_maps import (
     image_tensor,
 )
 from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
-from synboost_ros.training.metric_log import MetricLogger
 from synboost_ros.training.model_io import (
     fresh_dissimilarity_net,
     save_trained_model,
-    starting_model,
 )
-from synboost_ros.training.options import RunLayout, TrainOptions
+from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import training_entry
-from synboost_ros.training.runtime import seed_everything, training_runtime
 from synboost_ros.training.sampling import SampleKey, sample_rng
+from synboost_ros.training.session import training_session
 from synboost_ros.weights import load_weights, save_weights
 
 DEFAULT_EPOCHS = 50
@@ -111,13 +109,9 @@ def train_dissimilarity(
     from synboost_ros.data.cityscapes import CityscapesDataset
 
     dis_options = dis_options or DissimilarityOptions()
-    started = time.perf_counter()
-    layout = RunLayout(options.out)
-    resume_from = layout.resume_checkpoint(options.resume)
-    with training_runtime(options.device, options.amp) as runtime:
-        seed_everything(options.seed)
-        logger = MetricLogger(layout.state_dir, runtime.is_main)
-        start = starting_model(options)
+    with training_session(options) as session:
+        started, layout, resume_from = session.started, session.layout, session.resume_from
+        runtime, logger, start = session.runtime, session.logger, session.start
         model = start.model
         config = model.config
         generator = GeneratorSettings(dis_options.sources, options.seed)

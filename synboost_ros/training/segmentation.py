@@ -28,12 +28,12 @@ from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
 from synboost_ros.training.inference_maps import image_tensor
 from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
 from synboost_ros.training.metric_log import MetricLogger
-from synboost_ros.training.model_io import save_trained_model, starting_model
-from synboost_ros.training.options import RunLayout, TrainOptions
+from synboost_ros.training.model_io import save_trained_model
+from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import settings_record, training_entry
-from synboost_ros.training.runtime import seed_everything, training_runtime
 from synboost_ros.training.sampling import SampleKey, sample_rng
 from synboost_ros.training.schedules import lambda_scheduler, poly_factor
+from synboost_ros.training.session import training_session
 from synboost_ros.uncertainty import imagenet_normalize
 
 DEFAULT_STEPS = 30_000
@@ -137,13 +137,9 @@ def train_segmentation(
     from synboost_ros.data.cityscapes import CityscapesDataset
 
     seg_options = seg_options or SegmentationOptions()
-    started = time.perf_counter()
-    layout = RunLayout(options.out)
-    resume_from = layout.resume_checkpoint(options.resume)
-    with training_runtime(options.device, options.amp) as runtime:
-        seed_everything(options.seed)
-        logger = MetricLogger(layout.state_dir, runtime.is_main)
-        start = starting_model(options)
+    with training_session(options) as session:
+        started, layout, resume_from = session.started, session.layout, session.resume_from
+        runtime, logger, start = session.runtime, session.logger, session.start
         model = start.model
         if seg_options.resnet50_weights is not None:
             load_resnet50_backbone(model.segmentation.backbone, seg_options.resnet50_weights)

@@ -30,12 +30,13 @@ from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
 from synboost_ros.training.inference_maps import image_tensor
 from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
 from synboost_ros.training.metric_log import MetricLogger
-from synboost_ros.training.model_io import save_trained_model, starting_model
-from synboost_ros.training.options import RunLayout, TrainOptions
+from synboost_ros.training.model_io import save_trained_model
+from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import settings_record, training_entry
-from synboost_ros.training.runtime import Runtime, no_sync, seed_everything, training_runtime
+from synboost_ros.training.runtime import Runtime, no_sync
 from synboost_ros.training.sampling import SampleKey, sample_rng
 from synboost_ros.training.schedules import lambda_scheduler, linear_decay_factor
+from synboost_ros.training.session import training_session
 from synboost_ros.uncertainty import PERCEPTUAL_TAPS, PerceptualDifference
 
 DEFAULT_EPOCHS = 200
@@ -202,13 +203,9 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
     from synboost_ros.data.cityscapes import CityscapesDataset
 
     syn_options = syn_options or SynthesisOptions()
-    started = time.perf_counter()
-    layout = RunLayout(options.out)
-    resume_from = layout.resume_checkpoint(options.resume)
-    with training_runtime(options.device, options.amp) as runtime:
-        seed_everything(options.seed)
-        logger = MetricLogger(layout.state_dir, runtime.is_main)
-        start = starting_model(options)
+    with training_session(options) as session:
+        started, layout, resume_from = session.started, session.layout, session.resume_from
+        runtime, logger, start = session.runtime, session.logger, session.start
         model = start.model
         config = model.config
         dataset = SynthesisTrainSet(
