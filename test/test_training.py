@@ -98,10 +98,10 @@ class LossRecorder:
         self.values: list[float] = []
         self.crash_at_call = crash_at_call
 
-    def __call__(self, output, labels):
+    def __call__(self, output, labels, class_weights=None):
         if self.crash_at_call is not None and len(self.values) + 1 == self.crash_at_call:
             raise KeyboardInterrupt("simulated crash")
-        loss = SEGMENTATION_LOSS(output, labels)
+        loss = SEGMENTATION_LOSS(output, labels, class_weights)
         self.values.append(loss.item())
         return loss
 
@@ -141,16 +141,32 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(
         run(tmp_path / "straight", LossRecorder())  # never overwrites a run silently
 
 
-def test_train_seg_cli_writes_a_loadable_weights_folder(tmp_path, world, anomaly_world) -> None:
+def test_train_seg_cli_writes_a_loadable_weights_folder(
+    tmp_path, monkeypatch, world, anomaly_world
+) -> None:
+    used_weights = []
+
+    def recording_loss(output, labels, class_weights=None):
+        used_weights.append(class_weights)
+        return SEGMENTATION_LOSS(output, labels, class_weights)
+
+    monkeypatch.setattr(segmentation, "cascade_label_guidance_loss", recording_loss)
     out = tmp_path / "seg"
     code = main(
         [
             "train", "seg", "--data", str(world), "--out", str(out), "--preset", "edge",
             "--segmentation-size", "192x384", "--synthesis-size", "64x128", "--steps", "2",
-            "--batch-size", "2", "--val-data", str(anomaly_world / "cityscapes"), *COMMON,
+            "--batch-size", "2", "--val-data", str(anomaly_world / "cityscapes"),
+            "--class-weights", "enet", *COMMON,
         ]
     )  # fmt: skip
     assert code == 0
+    expected = segmentation.segmentation_class_weights(
+        segmentation.CityscapesDataset(world, "train"), "enet"
+    )
+    assert len(used_weights) == 2
+    for weights in used_weights:
+        torch.testing.assert_close(weights, expected)
     model, manifest = load_model(out)
     assert model.config.segmentation_size == (192, 384)
     entry = manifest.provenance["training"][-1]
@@ -158,6 +174,8 @@ def test_train_seg_cli_writes_a_loadable_weights_folder(tmp_path, world, anomaly
     assert 0.0 <= entry["metrics"]["miou"] <= 1.0
     assert entry["data"] == str(world) and entry["wall_time_s"] > 0
     assert entry["hardware"]["device"] == "cpu"
+    assert entry["settings"]["class_weighting"] == "enet"
+    assert entry["settings"]["class_weights"] == pytest.approx(expected.tolist())
     with open(out / "train_state" / "metrics.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert {row["name"] for row in rows} >= {"train/loss", "train/lr", "val/miou"}

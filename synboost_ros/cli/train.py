@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "seg", parents=[common], help="ICNet with cascade label guidance (Cityscapes layout)"
     )
     seg.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    seg.add_argument(
+        "--class-weights",
+        choices=("none", "enet"),
+        default="none",
+        help="loss weights per class; enet = 1 / ln(1.02 + frequency) (default: none)",
+    )
     seg.add_argument("--split", default="train", help="training split (default: train)")
     seg.add_argument("--val-split", default="val", help="mIoU split (default: val)")
     seg.add_argument(
@@ -144,6 +150,7 @@ def _train_seg(args: argparse.Namespace) -> int:
         split=args.split,
         val_split=args.val_split,
         resnet50_weights=args.resnet50_weights,
+        class_weighting=args.class_weights,
     )
     _report(train_segmentation(_train_options(args), options))
     return 0

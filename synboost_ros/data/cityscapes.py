@@ -73,18 +73,24 @@ class CityscapesDataset:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __getitem__(self, index: int) -> CityscapesSample:
-        image_path, label_path, instance_path, stem = self._entries[index]
-        image = read_rgb(image_path)
+    def label_ids(self, index: int) -> np.ndarray:
+        """The labelIds of one frame alone, without reading its image."""
+        label_path = self._entries[index][1]
         label_ids = read_single_channel(label_path)
-        instance_ids = read_single_channel(instance_path).astype(np.int32)
-        check_same_size(image, label_ids, image_path, label_path)
-        check_same_size(image, instance_ids, image_path, instance_path)
         if label_ids.dtype != np.uint8 or int(label_ids.max()) > MAX_LABEL_ID:
             raise ValueError(
                 f"label file {label_path} must hold 8-bit Cityscapes labelIds 0..{MAX_LABEL_ID}, "
                 f"found {label_ids.dtype} with maximum {int(label_ids.max())}"
             )
+        return label_ids
+
+    def __getitem__(self, index: int) -> CityscapesSample:
+        image_path, label_path, instance_path, stem = self._entries[index]
+        image = read_rgb(image_path)
+        label_ids = self.label_ids(index)
+        instance_ids = read_single_channel(instance_path).astype(np.int32)
+        check_same_size(image, label_ids, image_path, label_path)
+        check_same_size(image, instance_ids, image_path, instance_path)
         return CityscapesSample(
             image=image,
             train_ids=label_ids_to_train_ids(label_ids),

@@ -11,10 +11,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
+from synboost_ros.classes import NUM_CLASSES, label_ids_to_train_ids
 from synboost_ros.config import PipelineConfig, Size
+from synboost_ros.data.cityscapes import CityscapesDataset
 from synboost_ros.evaluation import evaluate_segmentation
-from synboost_ros.nn.losses import cascade_label_guidance_loss
+from synboost_ros.nn.losses import cascade_label_guidance_loss, enet_class_weights
 from synboost_ros.nn.pretrained import load_resnet50_backbone
 from synboost_ros.stages import SegmentationStage
 from synboost_ros.training.augment import (
@@ -40,6 +43,7 @@ DEFAULT_STEPS = 30_000
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}
 OPTIMIZERS = tuple(DEFAULT_LR)
+CLASS_WEIGHTINGS = ("none", "enet")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class SegmentationOptions:
     split: str = "train"
     val_split: str = "val"
     resnet50_weights: Path | None = None  # torchvision ResNet-50 for the backbone (light)
+    class_weighting: str = "none"  # "enet": 1 / ln(1.02 + class frequency of the training split)
 
 
 class SegmentationTrainSet(Dataset):
@@ -107,6 +112,26 @@ def build_optimizer(
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {options.optimizer!r}")
 
 
+def train_id_histogram(dataset: CityscapesDataset) -> np.ndarray:
+    """Pixel count of every train id over a split's label files (ignored pixels left out)."""
+    counts = np.zeros(NUM_CLASSES, dtype=np.int64)
+    for index in tqdm(range(len(dataset)), desc="class histogram", unit="img"):
+        train_ids = label_ids_to_train_ids(dataset.label_ids(index))
+        counts += np.bincount(train_ids.ravel(), minlength=256)[:NUM_CLASSES]
+    return counts
+
+
+def segmentation_class_weights(dataset: CityscapesDataset, weighting: str) -> torch.Tensor | None:
+    """Per-class loss weights for ``weighting``; None for the plain cross-entropy."""
+    if weighting == "none":
+        return None
+    if weighting == "enet":
+        counts = train_id_histogram(dataset)
+        # a class absent from the split gets one pixel, so its weight is finite and largest
+        return enet_class_weights(np.maximum(counts, 1))
+    raise ValueError(f"class weighting must be one of {CLASS_WEIGHTINGS}, got {weighting!r}")
+
+
 @torch.no_grad()
 def predict_train_ids(
     stage: SegmentationStage, image: np.ndarray, config: PipelineConfig, device: torch.device
@@ -119,8 +144,6 @@ def predict_train_ids(
 
 def validation_samples(options: TrainOptions, split: str, logger: MetricLogger) -> Sequence | None:
     """The validation split (``--val-data`` or the training root), or None when there is none."""
-    from synboost_ros.data.cityscapes import CityscapesDataset
-
     root = options.val_data or options.data
     if not (Path(root) / "leftImg8bit" / split).is_dir():
         if options.val_data is not None:
@@ -134,8 +157,6 @@ def train_segmentation(
     options: TrainOptions, seg_options: SegmentationOptions | None = None
 ) -> Path:
     """Train the segmentation part and write a complete weights folder to ``options.out``."""
-    from synboost_ros.data.cityscapes import CityscapesDataset
-
     seg_options = seg_options or SegmentationOptions()
     with training_session(options) as session:
         started, layout, resume_from = session.started, session.layout, session.resume_from
@@ -144,8 +165,13 @@ def train_segmentation(
         if seg_options.resnet50_weights is not None:
             load_resnet50_backbone(model.segmentation.backbone, seg_options.resnet50_weights)
             logger.note(f"ICNet backbone initialised from {seg_options.resnet50_weights}")
+        train_split = CityscapesDataset(options.data, seg_options.split)
+        class_weights = segmentation_class_weights(train_split, seg_options.class_weighting)
+        if class_weights is not None:
+            logger.note(f"class weights ({seg_options.class_weighting}): {class_weights.tolist()}")
+            class_weights = class_weights.to(runtime.device)
         dataset = SegmentationTrainSet(
-            CityscapesDataset(options.data, seg_options.split),
+            train_split,
             model.config.segmentation_size,
             options.seed,
             seg_options.scale_range,
@@ -181,7 +207,7 @@ def train_segmentation(
             labels = batch["labels"].to(runtime.device, non_blocking=True)
             with runtime.autocast():
                 output = network(imagenet_normalize(images))
-            loss = cascade_label_guidance_loss(output, labels)
+            loss = cascade_label_guidance_loss(output, labels, class_weights)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -224,6 +250,7 @@ def train_segmentation(
                     "batch_size": batch_size,
                     "lr": lr,
                     **settings_record(seg_options),
+                    "class_weights": None if class_weights is None else class_weights.tolist(),
                 },
             )
             save_trained_model(model, options.out, start, entry)
