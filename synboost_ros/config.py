@@ -75,6 +75,14 @@ class PipelineConfig:
         """Copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def without_calibration(self) -> PipelineConfig:
+        """Copy with the values set after training (perceptual scale, ensemble weights) at
+        their defaults: two models whose copies are equal have interchangeable parts."""
+        defaults = PipelineConfig(preset=self.preset)
+        return self.replace(
+            perceptual_scale=defaults.perceptual_scale, ensemble_weights=defaults.ensemble_weights
+        )
+
 
 def _tuples(data: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}

@@ -191,6 +191,7 @@ def combine_weights(
 ) -> Path:
     """Write a weights folder taking each part in ``sources`` from its folder, the rest from
     ``base``; parts trained separately (e.g. segmentation and synthesis in parallel) meet here.
+    The perceptual scale and ensemble weights are the base's.
     """
     unknown = set(sources) - set(MODEL_PARTS)
     if unknown:
@@ -199,7 +200,7 @@ def combine_weights(
     provenance = {"base": {"path": str(base), **base_manifest.provenance}}
     for part, folder in sources.items():
         manifest, states = load_weights(folder, expected_preset=model.config.preset, parts=(part,))
-        if manifest.config != model.config:
+        if manifest.config.without_calibration() != model.config.without_calibration():
             raise ModelLoadError(
                 f"weights {folder} have another configuration than {base}: parts cannot be combined"
             )

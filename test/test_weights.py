@@ -131,8 +131,19 @@ def test_combine_takes_named_parts_from_their_folders(tmp_path: Path) -> None:
         for name, tensor in source.part(part).state_dict().items():
             assert torch.equal(tensor, combined.part(part).state_dict()[name]), (part, name)
     assert manifest.provenance["combined"]["synthesis"]["path"] == str(tmp_path / "other")
+    assert combined.config == base.config
     with pytest.raises(ValueError, match="unknown parts"):
         combine_weights({"wheels": tmp_path / "other"}, tmp_path / "base", tmp_path / "x")
+
+
+def test_combine_keeps_the_base_calibration_over_a_calibrated_part(tmp_path: Path) -> None:
+    calibrated = TINY.replace(perceptual_scale=0.02, ensemble_weights=(1.0, 0.0, 0.0, 0.0))
+    save_weights(random_model(TINY, seed=1), tmp_path / "base")
+    save_weights(random_model(calibrated, seed=2), tmp_path / "other")
+    combine_weights({"dissimilarity": tmp_path / "other"}, tmp_path / "base", tmp_path / "out")
+    combined, _ = load_model(tmp_path / "out")
+    assert combined.config == TINY
+    assert calibrated.without_calibration() == TINY.without_calibration() != calibrated
 
 
 def test_combine_refuses_other_configurations(tmp_path: Path) -> None:
