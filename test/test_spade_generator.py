@@ -134,7 +134,11 @@ def test_spectral_norm_removal_keeps_outputs() -> None:
 
 
 def test_remove_spectral_norm_bakes_eval_weight_even_in_train_mode() -> None:
-    layer = add_spectral_norm(nn.Linear(64, 64))  # power iteration not converged
+    torch.manual_seed(0)  # the power iteration starts from a random vector
+    plain = nn.Linear(64, 64)
+    with torch.no_grad():
+        plain.weight.mul_(10.0)  # spectral norm about 11, far from the normalised 1
+    layer = add_spectral_norm(plain)  # power iteration not converged
     raw = layer.parametrizations.weight.original.detach().clone()
     with torch.no_grad():
         eval_weight = layer.eval().weight.clone()
@@ -143,7 +147,7 @@ def test_remove_spectral_norm_bakes_eval_weight_even_in_train_mode() -> None:
     assert not torch.allclose(layer.weight, raw)
     torch.testing.assert_close(layer.weight.detach(), eval_weight)
     sigma = torch.linalg.matrix_norm(layer.weight.detach(), ord=2)
-    assert sigma == pytest.approx(1.0, rel=0.05)  # power-iteration estimate
+    assert sigma == pytest.approx(1.0, rel=0.1)  # power-iteration estimate
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::UserWarning")

@@ -1,0 +1,54 @@
+"""What ships in models/: default weights that load and verify, within the size limits, and a
+model card that states the calibration the manifest holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rosbags.highlevel import AnyReader
+
+from synboost_ros.shipped import default_weights_path
+from synboost_ros.weights import MANIFEST_NAME, load_model
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+MIB = 1024 * 1024
+
+
+def _stages(provenance: dict) -> set[str]:
+    """Every training stage named anywhere in a (possibly combined) provenance record."""
+    found = {entry["stage"] for entry in provenance.get("training", [])}
+    for value in provenance.values():
+        if isinstance(value, dict):
+            found |= _stages(value)
+    return found
+
+
+def test_edge_weights_are_the_default_and_load_with_verified_hashes() -> None:
+    assert default_weights_path("edge") == MODELS / "edge" / MANIFEST_NAME
+    model, manifest = load_model(MODELS / "edge")
+    assert manifest.preset == model.config.preset == "edge"
+    assert set(manifest.files) == {"segmentation", "synthesis", "perceptual", "dissimilarity"}
+    assert {"segmentation", "synthesis", "dissimilarity", "ensemble"} <= _stages(
+        manifest.provenance
+    )
+
+
+def test_shipped_files_stay_within_their_size_limits() -> None:
+    weights = sum(f.stat().st_size for f in MODELS.glob("*/*.safetensors"))
+    assert 0 < weights <= 40 * MIB
+    bag = MODELS / "demo_drive" / "demo_drive.mcap"
+    assert 0 < bag.stat().st_size <= 20 * MIB
+
+
+def test_model_card_states_the_manifests_calibration() -> None:
+    model, _ = load_model(MODELS / "edge")
+    card = (MODELS / "edge" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    weights = ", ".join(f"{w:g}" for w in model.config.ensemble_weights)
+    assert f"(dissimilarity, entropy, perceptual, distance) = ({weights})" in card
+    assert f"scale {model.config.perceptual_scale:.4f}" in card
+
+
+def test_demo_drive_holds_camera_frames_with_ground_truth() -> None:
+    with AnyReader([MODELS / "demo_drive"]) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts["/camera/image_raw/compressed"] == counts["/camera/anomaly_gt/compressed"] > 0
