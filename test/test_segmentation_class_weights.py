@@ -16,18 +16,20 @@ from synboost_ros.training.segmentation import segmentation_class_weights, train
 ROAD, CAR = 0, 13  # train ids of labelIds 7 and 26
 
 
+def _write(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), array)
+
+
 def _frame(root: Path, stem: str, label_ids: np.ndarray) -> None:
-    folders = {"leftImg8bit": "_leftImg8bit.png", "gtFine": "_gtFine_labelIds.png"}
-    images = {
-        "leftImg8bit": np.zeros((*label_ids.shape, 3), np.uint8),
-        "gtFine": label_ids,
-    }
-    for folder, suffix in folders.items():
-        path = root / folder / "train" / "city" / f"{stem}{suffix}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        assert cv2.imwrite(str(path), images[folder])
-    instances = root / "gtFine" / "train" / "city" / f"{stem}_gtFine_instanceIds.png"
-    assert cv2.imwrite(str(instances), label_ids.astype(np.uint16))
+    """Black image, labelIds, and instanceIds equal to the labelIds (no instances)."""
+    labels = root / "gtFine" / "train" / "city" / stem
+    _write(
+        root / "leftImg8bit" / "train" / "city" / f"{stem}_leftImg8bit.png",
+        np.zeros((*label_ids.shape, 3), np.uint8),
+    )
+    _write(labels.with_name(f"{stem}_gtFine_labelIds.png"), label_ids)
+    _write(labels.with_name(f"{stem}_gtFine_instanceIds.png"), label_ids.astype(np.uint16))
 
 
 @pytest.fixture()
