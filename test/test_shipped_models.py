@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rosbags.highlevel import AnyReader
 
 from synboost_ros.shipped import default_weights_path
@@ -23,9 +24,15 @@ def _stages(provenance: dict) -> set[str]:
     return found
 
 
-def test_edge_weights_are_the_default_and_load_with_verified_hashes() -> None:
+@pytest.fixture(scope="module")
+def shipped_edge():
+    """The shipped edge model and manifest, loaded once (hashes verified on load)."""
+    return load_model(MODELS / "edge")
+
+
+def test_edge_weights_are_the_default_and_load_with_verified_hashes(shipped_edge) -> None:
     assert default_weights_path("edge") == MODELS / "edge" / MANIFEST_NAME
-    model, manifest = load_model(MODELS / "edge")
+    model, manifest = shipped_edge
     assert manifest.preset == model.config.preset == "edge"
     assert set(manifest.files) == {"segmentation", "synthesis", "perceptual", "dissimilarity"}
     assert {"segmentation", "synthesis", "dissimilarity", "ensemble"} <= _stages(
@@ -40,8 +47,8 @@ def test_shipped_files_stay_within_their_size_limits() -> None:
     assert 0 < bag.stat().st_size <= 20 * MIB
 
 
-def test_model_card_states_the_manifests_calibration() -> None:
-    model, _ = load_model(MODELS / "edge")
+def test_model_card_states_the_manifests_calibration(shipped_edge) -> None:
+    model, _ = shipped_edge
     card = (MODELS / "edge" / "MODEL_CARD.md").read_text(encoding="utf-8")
     weights = ", ".join(f"{w:g}" for w in model.config.ensemble_weights)
     assert f"(dissimilarity, entropy, perceptual, distance) = ({weights})" in card

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from training_helpers import single_torch_thread, write_tiny_weights, write_world
 
 from synboost_ros.cli.main import main
+from synboost_ros.data.cityscapes import CityscapesDataset
 from synboost_ros.metrics.anomaly import AnomalyMetrics
 from synboost_ros.training import dissimilarity_data, segmentation
 from synboost_ros.training.checkpoint import load_checkpoint, save_checkpoint
@@ -161,9 +162,7 @@ def test_train_seg_cli_writes_a_loadable_weights_folder(
         ]
     )  # fmt: skip
     assert code == 0
-    expected = segmentation.segmentation_class_weights(
-        segmentation.CityscapesDataset(world, "train"), "enet"
-    )
+    expected = segmentation.segmentation_class_weights(CityscapesDataset(world, "train"), "enet")
     assert len(used_weights) == 2
     for weights in used_weights:
         torch.testing.assert_close(weights, expected)
