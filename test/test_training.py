@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 from training_helpers import single_torch_thread, write_tiny_weights, write_world
 
 from synboost_ros.cli.main import main
+from synboost_ros.data.anomaly_sets import AnomalyDataset
 from synboost_ros.data.cityscapes import CityscapesDataset
 from synboost_ros.metrics.anomaly import AnomalyMetrics
 from synboost_ros.training import dissimilarity_data, segmentation
@@ -158,7 +160,7 @@ def test_train_seg_cli_writes_a_loadable_weights_folder(
             "train", "seg", "--data", str(world), "--out", str(out), "--preset", "edge",
             "--segmentation-size", "192x384", "--synthesis-size", "64x128", "--steps", "2",
             "--batch-size", "2", "--val-data", str(anomaly_world / "cityscapes"),
-            "--class-weights", "enet", *COMMON,
+            "--anomaly-val-data", str(anomaly_world), "--class-weights", "enet", *COMMON,
         ]
     )  # fmt: skip
     assert code == 0
@@ -171,13 +173,49 @@ def test_train_seg_cli_writes_a_loadable_weights_folder(
     entry = manifest.provenance["training"][-1]
     assert (entry["stage"], entry["steps"], entry["seed"]) == ("segmentation", 2, 0)
     assert 0.0 <= entry["metrics"]["miou"] <= 1.0
+    stage = segmentation.SegmentationStage(model)
+    anomaly_set = AnomalyDataset(anomaly_world, "fishyscapes")
+    expected_entropy = segmentation.validate_entropy_anomaly(
+        stage, model.config, anomaly_set, torch.device("cpu")
+    )
+    assert expected_entropy is not None and 0.0 < expected_entropy["entropy_ap"] < 1.0
+    for name, value in expected_entropy.items():
+        assert entry["metrics"][name] == pytest.approx(value, rel=1e-5)
     assert entry["data"] == str(world) and entry["wall_time_s"] > 0
     assert entry["hardware"]["device"] == "cpu"
     assert entry["settings"]["class_weighting"] == "enet"
     assert entry["settings"]["class_weights"] == pytest.approx(expected.tolist())
     with open(out / "train_state" / "metrics.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert {row["name"] for row in rows} >= {"train/loss", "train/lr", "val/miou"}
+    assert {row["name"] for row in rows} >= {
+        "train/loss", "train/lr", "val/miou", "val/entropy_ap", "val/entropy_fpr95"
+    }  # fmt: skip
+
+
+def test_entropy_anomaly_validation_needs_anomaly_pixels(tmp_path, tiny_weights) -> None:
+    for folder in ("images", "labels"):
+        (tmp_path / folder).mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.full((64, 128, 3), 90, np.uint8))
+    cv2.imwrite(str(tmp_path / "labels" / "a.png"), np.zeros((64, 128), np.uint8))
+    model, _ = load_model(tiny_weights)
+    stage = segmentation.SegmentationStage(model)
+    no_anomaly = AnomalyDataset(tmp_path, "fishyscapes")
+    assert (
+        segmentation.validate_entropy_anomaly(stage, model.config, no_anomaly, torch.device("cpu"))
+        is None
+    )
+
+
+def test_train_seg_checks_the_anomaly_set_before_training(tmp_path, world, capsys) -> None:
+    code = main(
+        [
+            "train", "seg", "--data", str(world), "--out", str(tmp_path / "seg"),
+            "--steps", "2", "--anomaly-val-data", str(tmp_path / "missing"), *COMMON,
+        ]
+    )  # fmt: skip
+    assert code != 0
+    assert f"anomaly set folder not found: {tmp_path / 'missing'}" in capsys.readouterr().err
+    assert not (tmp_path / "seg").exists()
 
 
 def test_synth_dissim_ensemble_chain_and_ablation(

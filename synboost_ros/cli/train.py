@@ -43,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seg.add_argument(
         "--resnet50-weights", type=Path, help="torchvision ResNet-50 for the backbone (light)"
     )
+    seg.add_argument(
+        "--anomaly-val-data",
+        type=Path,
+        help="anomaly set: also report the softmax-entropy anomaly AP / FPR95 (an overconfident "
+        "network can gain mIoU and lose anomaly signal)",
+    )
+    seg.add_argument("--anomaly-val-format", choices=ANOMALY_FORMATS, default="fishyscapes")
     seg.set_defaults(func=_train_seg)
 
     synth = stages.add_parser("synth", parents=[common], help="SPADE generator (GAN)")
@@ -151,6 +158,8 @@ def _train_seg(args: argparse.Namespace) -> int:
         val_split=args.val_split,
         resnet50_weights=args.resnet50_weights,
         class_weighting=args.class_weights,
+        anomaly_val_data=args.anomaly_val_data,
+        anomaly_val_format=args.anomaly_val_format,
     )
     _report(train_segmentation(_train_options(args), options))
     return 0

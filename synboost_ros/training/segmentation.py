@@ -1,4 +1,9 @@
-"""ICNet training with cascade label guidance, poly learning rate and mIoU on a validation split."""
+"""ICNet training with cascade label guidance, poly learning rate, mIoU on a validation split
+and, optionally, the softmax-entropy anomaly AP / FPR95 on an anomaly set.
+
+A longer-trained network can gain mIoU and still lose anomaly signal (more confident on
+objects it has never seen), so the anomaly figures are reported beside the mIoU.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ from tqdm import tqdm
 
 from synboost_ros.classes import NUM_CLASSES, label_ids_to_train_ids
 from synboost_ros.config import PipelineConfig, Size
+from synboost_ros.data.anomaly_sets import AnomalyDataset
 from synboost_ros.data.cityscapes import CityscapesDataset
 from synboost_ros.evaluation import evaluate_segmentation
+from synboost_ros.metrics.anomaly import ANOMALY_LABEL, AnomalyMetricAccumulator
 from synboost_ros.nn.losses import cascade_label_guidance_loss, enet_class_weights
 from synboost_ros.nn.pretrained import load_resnet50_backbone
 from synboost_ros.stages import SegmentationStage
@@ -59,6 +66,8 @@ class SegmentationOptions:
     val_split: str = "val"
     resnet50_weights: Path | None = None  # torchvision ResNet-50 for the backbone (light)
     class_weighting: str = "none"  # "enet": 1 / ln(1.02 + class frequency of the training split)
+    anomaly_val_data: Path | None = None  # anomaly set for the softmax-entropy AP / FPR95
+    anomaly_val_format: str = "fishyscapes"
 
 
 class SegmentationTrainSet(Dataset):
@@ -158,6 +167,11 @@ def train_segmentation(
 ) -> Path:
     """Train the segmentation part and write a complete weights folder to ``options.out``."""
     seg_options = seg_options or SegmentationOptions()
+    anomaly_samples = None  # read before the run folder is made: a wrong path costs nothing
+    if seg_options.anomaly_val_data is not None:
+        anomaly_samples = AnomalyDataset(
+            seg_options.anomaly_val_data, seg_options.anomaly_val_format
+        )
     with training_session(options) as session:
         started, layout, resume_from = session.started, session.layout, session.resume_from
         runtime, logger, start = session.runtime, session.logger, session.start
@@ -237,6 +251,14 @@ def train_segmentation(
                 metrics = validate_segmentation(
                     SegmentationStage(model), model.config, val_samples, runtime.device
                 )
+            if anomaly_samples is not None:  # main process only, like the mIoU
+                entropy_metrics = validate_entropy_anomaly(
+                    SegmentationStage(model), model.config, anomaly_samples, runtime.device
+                )
+                if entropy_metrics is None:
+                    logger.note(f"{seg_options.anomaly_val_data} has no anomaly pixels: no AP")
+                metrics.update(entropy_metrics or {})
+            if metrics:
                 logger.log(settings.total_steps, {f"val/{k}": v for k, v in metrics.items()})
             entry = training_entry(
                 "segmentation",
@@ -268,3 +290,25 @@ def validate_segmentation(
     )
     result = accumulator.compute()
     return {"miou": result.miou, "pixel_accuracy": result.pixel_accuracy}
+
+
+@torch.no_grad()
+def validate_entropy_anomaly(
+    stage: SegmentationStage, config: PipelineConfig, samples: AnomalyDataset, device: torch.device
+) -> dict[str, float] | None:
+    """Pooled AP / FPR95 of the softmax entropy as the anomaly score, at the segmentation size
+    with the labels nearest-resized to it (a selection figure; ``synboost ablation`` gives the
+    entropy row at the labels' own resolution). None when no pixel is anomalous."""
+    accumulator = AnomalyMetricAccumulator()
+    anomalous = 0
+    for index in tqdm(range(len(samples)), desc="entropy anomaly AP", unit="img"):
+        sample = samples[index]
+        image = image_tensor(resize_image(sample.image, config.segmentation_size)).to(device)
+        _, entropy, _ = stage(image)
+        label = resize_labels(sample.label, config.segmentation_size)
+        anomalous += int((label == ANOMALY_LABEL).sum())
+        accumulator.update(entropy[0, 0].cpu().numpy(), label)
+    if anomalous == 0:
+        return None
+    result = accumulator.compute()
+    return {"entropy_ap": result.ap, "entropy_fpr95": result.fpr95}
