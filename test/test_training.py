@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import single_torch_thread, write_tiny_weights, write_world
+from training_helpers import TINY_CONFIG, single_torch_thread, write_tiny_weights, write_world
 
 from synboost_ros.cli.main import main
 from synboost_ros.data.anomaly_sets import AnomalyDataset
@@ -204,6 +204,34 @@ def test_entropy_anomaly_validation_needs_anomaly_pixels(tmp_path, tiny_weights)
         segmentation.validate_entropy_anomaly(stage, model.config, no_anomaly, torch.device("cpu"))
         is None
     )
+
+
+def test_entropy_anomaly_validation_scores_entropy_against_the_labels(tmp_path) -> None:
+    for folder in ("images", "labels"):
+        (tmp_path / folder).mkdir()
+    label = np.zeros((192, 192), np.uint8)  # the tiny config's segmentation size: no resizing
+    label[40:90, 100:150] = 1
+    label[:8] = 255
+    image = np.repeat((label == 1)[..., None] * 255, 3, axis=2).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), image)
+    cv2.imwrite(str(tmp_path / "labels" / "a.png"), label)
+    samples = AnomalyDataset(tmp_path, "fishyscapes")
+
+    def entropy_is_brightness(image: torch.Tensor):
+        return None, image.mean(dim=1, keepdim=True), None
+
+    perfect = segmentation.validate_entropy_anomaly(
+        entropy_is_brightness, TINY_CONFIG, samples, torch.device("cpu")
+    )
+    assert perfect == {"entropy_ap": pytest.approx(1.0), "entropy_fpr95": 0.0}
+
+    def entropy_is_darkness(image: torch.Tensor):
+        return None, 1.0 - image.mean(dim=1, keepdim=True), None
+
+    inverted = segmentation.validate_entropy_anomaly(
+        entropy_is_darkness, TINY_CONFIG, samples, torch.device("cpu")
+    )
+    assert inverted["entropy_fpr95"] == 1.0 and inverted["entropy_ap"] < 0.1
 
 
 def test_train_seg_checks_the_anomaly_set_before_training(tmp_path, world, capsys) -> None:
