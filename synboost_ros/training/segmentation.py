@@ -246,14 +246,13 @@ def train_segmentation(
         )
         if runtime.is_main:
             model.segmentation.eval()
+            stage = SegmentationStage(model)
             metrics = {}
             if val_samples is not None:
-                metrics = validate_segmentation(
-                    SegmentationStage(model), model.config, val_samples, runtime.device
-                )
+                metrics = validate_segmentation(stage, model.config, val_samples, runtime.device)
             if anomaly_samples is not None:  # main process only, like the mIoU
                 entropy_metrics = validate_entropy_anomaly(
-                    SegmentationStage(model), model.config, anomaly_samples, runtime.device
+                    stage, model.config, anomaly_samples, runtime.device
                 )
                 if entropy_metrics is None:
                     logger.note(f"{seg_options.anomaly_val_data} has no anomaly pixels: no AP")
