@@ -7,7 +7,7 @@ from (a model, or score files written earlier).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -43,13 +43,19 @@ def evaluate_anomaly_scores(
     score_fn: Callable[[AnomalySampleLike], np.ndarray],
     limit: int | None = None,
     max_distinct: int = DEFAULT_MAX_DISTINCT,
+    observers: Sequence[Callable[[AnomalySampleLike, np.ndarray], None]] = (),
 ) -> AnomalyMetricAccumulator:
-    """Score each sample (HxW float map) and pool the pixels into an anomaly accumulator."""
+    """Score each sample (HxW float map) and pool the pixels into an anomaly accumulator.
+
+    Each of ``observers`` also receives every sample with its scores (for extra breakdowns).
+    """
     accumulator = AnomalyMetricAccumulator(max_distinct=max_distinct)
     for sample in _with_progress(samples, limit, "anomaly eval"):
         scores = score_fn(sample)
         try:
             accumulator.update(scores, sample.label)
+            for observe in observers:
+                observe(sample, scores)
         except ValueError as error:
             raise ValueError(f"image {sample.stem!r}: {error}") from error
     return accumulator

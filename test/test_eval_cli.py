@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+from synboost_ros.classes import CLASS_NAMES, TRAIN_ID_TO_LABEL_ID
 from synboost_ros.cli.main import main
 from synboost_ros.evaluation import evaluate_segmentation
 
@@ -132,3 +133,70 @@ def test_evaluate_segmentation_pools_images_and_names_bad_ones() -> None:
     predictions["s1"] = np.array([[1, 7, 0]])
     with pytest.raises(ValueError, match="image 's1'"):
         evaluate_segmentation(samples, lambda s: predictions[s.stem], num_classes=3)
+
+
+def write_semantic_ground_truth(root: Path, data: Path, seed: int = 1) -> dict[str, np.ndarray]:
+    """Cityscapes-layout labels for the anomaly set's frames; returns the train ids by stem."""
+    rng = np.random.default_rng(seed)
+    city = "town"
+    train_ids = {}
+    for stem in STEMS:
+        ids = rng.integers(0, len(CLASS_NAMES), SHAPE).astype(np.uint8)
+        train_ids[stem] = ids
+        for folder in (root / "gtFine" / "val" / city, root / "leftImg8bit" / "val" / city):
+            folder.mkdir(parents=True, exist_ok=True)
+        labels = root / "gtFine" / "val" / city
+        cv2.imwrite(str(labels / f"{stem}_gtFine_labelIds.png"), TRAIN_ID_TO_LABEL_ID[ids])
+        cv2.imwrite(str(labels / f"{stem}_gtFine_instanceIds.png"), np.zeros(SHAPE, np.uint8))
+        image = cv2.imread(str(data / "images" / f"{stem}.png"))
+        cv2.imwrite(str(root / "leftImg8bit" / "val" / city / f"{stem}_leftImg8bit.png"), image)
+    return train_ids
+
+
+def test_false_alarms_by_class_match_a_direct_count(anomaly_set, capsys, tmp_path) -> None:
+    data, scores_dir = anomaly_set
+    train_ids = write_semantic_ground_truth(tmp_path / "semantic", data)
+    args = ("--data", data, "--format", "folder", "--scores", scores_dir, "--json")
+    code, out, _ = run_eval(capsys, *args, "--false-alarms-by-class", tmp_path / "semantic")
+    assert code == 0
+    report = json.loads(out)
+    breakdown = report["false_alarms_by_class"]
+    labels = [cv2.imread(str(data / "labels" / f"{s}.png"), cv2.IMREAD_UNCHANGED) for s in STEMS]
+    scores = [np.load(scores_dir / f"{s}.npy") for s in STEMS]
+    threshold = breakdown["threshold"]
+    normal = np.concatenate([label.ravel() == 0 for label in labels])
+    flagged = np.concatenate([score.ravel() >= threshold for score in scores]) & normal
+    classes = np.concatenate([train_ids[s].ravel() for s in STEMS])
+    assert flagged.sum() / normal.sum() == pytest.approx(report["fpr95"])
+    assert breakdown["false_alarms"] == int(flagged.sum())
+    for train_id, name in enumerate(CLASS_NAMES):
+        in_class = normal & (classes == train_id)
+        if not in_class.any():
+            assert name not in breakdown["classes"]
+            continue
+        entry = breakdown["classes"][name]
+        assert entry["normal_pixels"] == int(in_class.sum())
+        assert entry["false_alarms"] == int((flagged & in_class).sum())
+        assert entry["rate"] == pytest.approx(entry["false_alarms"] / entry["normal_pixels"])
+
+
+def test_false_alarms_table_and_missing_ground_truth(anomaly_set, capsys, tmp_path) -> None:
+    data, scores_dir = anomaly_set
+    root = tmp_path / "semantic"
+    write_semantic_ground_truth(root, data)
+    args = ("--data", data, "--format", "folder", "--scores", scores_dir)
+    code, out, _ = run_eval(capsys, *args, "--false-alarms-by-class", root)
+    assert code == 0
+    assert "false alarms at FPR95" in out and "  car " in out
+    for path in (root / "gtFine" / "val" / "town", root / "leftImg8bit" / "val" / "town"):
+        for file in path.glob(f"{STEMS[2]}_*"):
+            file.unlink()
+    code, out, err = run_eval(capsys, *args, "--false-alarms-by-class", root)
+    assert code == 2
+    assert out == ""
+    assert f"frame {STEMS[2]!r} has no semantic ground truth" in err
+    code, _, err = run_eval(
+        capsys, "--data", root, "--format", "cityscapes", "--false-alarms-by-class", root
+    )
+    assert code == 2
+    assert "--false-alarms-by-class applies to anomaly formats" in err

@@ -19,6 +19,7 @@ from synboost_ros.evaluation import (
     score_file_reader,
 )
 from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator, AnomalyMetrics
+from synboost_ros.metrics.false_alarms import FalseAlarmBreakdown, FalseAlarmsByClass
 from synboost_ros.metrics.segmentation import SegmentationMetrics
 
 ANOMALY_FORMATS = ("fishyscapes", "folder")
@@ -43,6 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument("--plot", type=Path, help="write PR and ROC curves to this PNG file")
+    parser.add_argument(
+        "--false-alarms-by-class",
+        type=Path,
+        metavar="CITYSCAPES_ROOT",
+        help="semantic ground truth of the same frames (Cityscapes layout, --split, matched by "
+        "stem): report each class's false alarms at the FPR95 threshold",
+    )
     parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N images")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(func=run_eval)
@@ -51,7 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate and print the metrics; returns the exit code."""
     if args.format == "cityscapes":
-        for option, value in (("--scores", args.scores), ("--plot", args.plot)):
+        anomaly_only = (
+            ("--scores", args.scores),
+            ("--plot", args.plot),
+            ("--false-alarms-by-class", args.false_alarms_by_class),
+        )
+        for option, value in anomaly_only:
             if value is not None:
                 raise ValueError(f"{option} applies to anomaly formats {ANOMALY_FORMATS} only")
         return _run_segmentation(args)
@@ -68,14 +81,43 @@ def _run_anomaly(args: argparse.Namespace) -> int:
         score_fn = score_file_reader(args.scores)
     else:
         score_fn = _model_anomaly_fn(args)
-    accumulator = evaluate_anomaly_scores(samples, score_fn, limit=args.limit)
+    observers = []
+    by_class = None
+    if args.false_alarms_by_class is not None:
+        by_class = FalseAlarmsByClass()
+        observers.append(_class_observer(args.false_alarms_by_class, args.split, by_class))
+    accumulator = evaluate_anomaly_scores(samples, score_fn, limit=args.limit, observers=observers)
     metrics = accumulator.compute()
     if args.plot is not None:
         from synboost_ros.metrics.plots import plot_curves
 
         plot_curves(accumulator.curves(), args.plot, metrics)
-    _print_anomaly(args, accumulator, metrics)
+    breakdown = None
+    if by_class is not None:
+        breakdown = by_class.compute(accumulator.threshold_at_tpr())
+    _print_anomaly(args, accumulator, metrics, breakdown)
     return 0
+
+
+def _class_observer(
+    root: Path, split: str, by_class: FalseAlarmsByClass
+) -> Callable[[AnomalySampleLike, np.ndarray], None]:
+    """Feeds ``by_class`` with each frame's scores and its semantic ground truth from ``root``."""
+    from synboost_ros.classes import label_ids_to_train_ids
+    from synboost_ros.data.cityscapes import CityscapesDataset
+
+    ground_truth = CityscapesDataset(root, split)
+    index_of = {ground_truth.stem(i): i for i in range(len(ground_truth))}
+
+    def observe(sample: AnomalySampleLike, scores: np.ndarray) -> None:
+        index = index_of.get(sample.stem)
+        if index is None:
+            raise FileNotFoundError(
+                f"frame {sample.stem!r} has no semantic ground truth in {root} (split {split!r})"
+            )
+        by_class.update(scores, sample.label, label_ids_to_train_ids(ground_truth.label_ids(index)))
+
+    return observe
 
 
 def _run_segmentation(args: argparse.Namespace) -> int:
@@ -103,7 +145,10 @@ def _model_anomaly_fn(args: argparse.Namespace) -> Callable[[AnomalySampleLike],
 
 
 def _print_anomaly(
-    args: argparse.Namespace, accumulator: AnomalyMetricAccumulator, metrics: AnomalyMetrics
+    args: argparse.Namespace,
+    accumulator: AnomalyMetricAccumulator,
+    metrics: AnomalyMetrics,
+    breakdown: FalseAlarmBreakdown | None,
 ) -> None:
     report = {
         "format": args.format,
@@ -115,6 +160,8 @@ def _print_anomaly(
         "num_anomaly_pixels": metrics.num_anomaly_pixels,
         "exact": metrics.exact,
     }
+    if breakdown is not None:
+        report["false_alarms_by_class"] = _breakdown_report(breakdown)
     if args.json:
         print(json.dumps(report))
         return
@@ -128,7 +175,37 @@ def _print_anomaly(
         ("anomaly pixels", str(metrics.num_anomaly_pixels)),
         ("exact", "yes" if metrics.exact else f"no ({accumulator.mantissa_bits} mantissa bits)"),
     ]
+    if breakdown is not None:
+        rows.append(("false alarms at FPR95", f"threshold {breakdown.threshold:.6g}"))
+        rows += [
+            (f"  {c.name}", f"rate {_fraction(c.rate)}  share {_fraction(c.share)}")
+            for c in breakdown.classes
+            if c.normal_pixels
+        ]
     _print_rows(rows)
+
+
+def _breakdown_report(breakdown: FalseAlarmBreakdown) -> dict:
+    """JSON form of a false-alarm breakdown (classes without normal pixels left out)."""
+    return {
+        "threshold": breakdown.threshold,
+        "false_alarms": breakdown.total_false_alarms,
+        "exact": breakdown.exact,
+        "classes": {
+            c.name: {
+                "normal_pixels": c.normal_pixels,
+                "false_alarms": c.false_alarms,
+                "rate": c.rate,
+                "share": c.share,
+            }
+            for c in breakdown.classes
+            if c.normal_pixels
+        },
+    }
+
+
+def _fraction(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _print_segmentation(

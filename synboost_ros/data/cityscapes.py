@@ -73,6 +73,10 @@ class CityscapesDataset:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def stem(self, index: int) -> str:
+        """The frame name of one entry (e.g. ``world_000002_000000``)."""
+        return self._entries[index][3]
+
     def label_ids(self, index: int) -> np.ndarray:
         """The labelIds of one frame alone, without reading its image."""
         label_path = self._entries[index][1]

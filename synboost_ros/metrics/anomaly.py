@@ -122,6 +122,40 @@ class AnomalyMetricAccumulator:
         while self._values.size > self.max_distinct:
             self._coarsen()
 
+    @property
+    def num_anomaly_pixels(self) -> int:
+        """Anomaly pixels fed so far."""
+        return int(self._positives.sum())
+
+    @property
+    def num_normal_pixels(self) -> int:
+        """Normal pixels fed so far."""
+        return int(self._negatives.sum())
+
+    def threshold_at_tpr(self, target: float = TPR_TARGET) -> float:
+        """The score threshold of FPR95: the first ROC threshold whose TPR reaches ``target``.
+
+        A pixel counts as flagged when its score is at or above the threshold.
+        """
+        if not 0.0 < target <= 1.0:
+            raise ValueError(f"TPR target must be in (0, 1], got {target}")
+        y_true, y_score, weight = self._weighted_samples()
+        _, tpr, thresholds = roc_curve(
+            y_true, y_score, sample_weight=weight, drop_intermediate=False
+        )
+        return float(thresholds[np.argmax(tpr >= target)])
+
+    def counts_at_or_above(self, threshold: float) -> tuple[int, int]:
+        """Anomaly and normal pixels scored at or above ``threshold``.
+
+        After coarsening the threshold is rounded like the stored scores, so the counts are
+        those of the rounded scores.
+        """
+        if self._mantissa_bits is not None:
+            threshold = float(round_mantissa(np.array([threshold]), self._mantissa_bits)[0])
+        start = int(np.searchsorted(self._values, threshold, side="left"))
+        return int(self._positives[start:].sum()), int(self._negatives[start:].sum())
+
     def compute(self) -> AnomalyMetrics:
         """AP, FPR95 and AUROC over all pixels fed so far."""
         y_true, y_score, weight = self._weighted_samples()
