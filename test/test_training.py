@@ -351,3 +351,77 @@ def test_selection_prefers_low_fpr95_then_high_ap() -> None:
         result((0, 0, 1.0, 0), ap=0.5, fpr95=0.2),
     ]
     assert min(results, key=selection_key).weights == (0, 0, 1.0, 0)
+
+
+def train_dissim_weights(
+    out: Path, world: Path, start: Path, steps: int, *extra: str
+) -> dict[str, torch.Tensor]:
+    """``train dissim`` for a few steps (4 frames: 2 batches per epoch); its saved weights."""
+    assert main(["train", "dissim", "--data", str(world), "--out", str(out),
+                 "--init-weights", str(start), "--steps", str(steps), "--batch-size", "2",
+                 "--seed", "3", *extra, *COMMON]) == 0  # fmt: skip
+    return load_file(out / "dissimilarity.safetensors")
+
+
+def test_dissim_ema_follows_the_weights_of_every_step(
+    tmp_path, monkeypatch, world, anomaly_world, tiny_weights
+) -> None:
+    monkeypatch.setenv("SYNBOOST_CACHE_DIR", str(tmp_path / "cache"))
+    plain = [train_dissim_weights(tmp_path / f"p{n}", world, tiny_weights, n) for n in (1, 2, 3)]
+    assert any(not torch.equal(plain[0][k], plain[2][k]) for k in plain[0])
+    no_memory = train_dissim_weights(tmp_path / "d0", world, tiny_weights, 3, "--ema-decay", "0")
+    for name, value in plain[2].items():
+        assert torch.equal(no_memory[name], value), name
+    decay = 0.5
+    averaged = train_dissim_weights(
+        tmp_path / "d5", world, tiny_weights, 3, "--ema-decay", str(decay)
+    )
+    for name in plain[0]:
+        expected = plain[0][name]  # the first update copies the weights
+        for later in plain[1:]:
+            expected = decay * expected + (1 - decay) * later[name]
+        torch.testing.assert_close(averaged[name], expected, rtol=1e-5, atol=1e-6)
+    entry = read_manifest(tmp_path / "d5").provenance["training"][-1]
+    assert entry["settings"]["ema_decay"] == decay
+    validated = train_dissim_weights(
+        tmp_path / "v5", world, tiny_weights, 2, "--ema-decay", str(decay),
+        "--val-data", str(anomaly_world),
+    )  # fmt: skip
+    assert read_manifest(tmp_path / "v5").provenance["training"][-1]["metrics"]["best_epoch"] == 0
+    for name in plain[0]:
+        expected = decay * plain[0][name] + (1 - decay) * plain[1][name]
+        torch.testing.assert_close(validated[name], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dissim_ema_resumes_exactly_and_rejects_a_bad_decay(
+    tmp_path, monkeypatch, capsys, world, tiny_weights
+) -> None:
+    from synboost_ros.training import dissimilarity
+
+    monkeypatch.setenv("SYNBOOST_CACHE_DIR", str(tmp_path / "cache"))
+    ema = ("--ema-decay", "0.7", "--checkpoint-every", "2")
+    straight = train_dissim_weights(tmp_path / "straight", world, tiny_weights, 4, *ema)
+    loss, calls = dissimilarity.safe_cross_entropy, []
+
+    def crash_at_third_call(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated crash")
+        return loss(*args)
+
+    monkeypatch.setattr(dissimilarity, "safe_cross_entropy", crash_at_third_call)
+    with pytest.raises(KeyboardInterrupt):
+        train_dissim_weights(tmp_path / "crashed", world, tiny_weights, 4, *ema)
+    monkeypatch.setattr(dissimilarity, "safe_cross_entropy", loss)
+    resumed = train_dissim_weights(tmp_path / "crashed", world, tiny_weights, 4, *ema, "--resume")
+    for name, value in straight.items():
+        torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6)
+
+    capsys.readouterr()
+    out = tmp_path / "bad"
+    code = main(["train", "dissim", "--data", str(world), "--out", str(out),
+                 "--init-weights", str(tiny_weights), "--steps", "1",
+                 "--ema-decay", "1.5", *COMMON])  # fmt: skip
+    assert code == 2
+    assert "EMA decay must be in [0, 1), got 1.5" in capsys.readouterr().err
+    assert not out.exists()

@@ -82,6 +82,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--vgg16-weights", type=Path, help="torchvision VGG16 for the image encoder (light)"
     )
     dissim.add_argument("--split", default="train", help="training split (default: train)")
+    dissim.add_argument(
+        "--ema-decay",
+        type=float,
+        help="validate and write an exponential moving average of the weights (e.g. 0.999)",
+    )
     dissim.set_defaults(func=_train_dissim)
 
     ensemble = stages.add_parser(
@@ -183,6 +188,7 @@ def _train_dissim(args: argparse.Namespace) -> int:
         val_format=args.val_format,
         vgg16_weights=args.vgg16_weights,
         split=args.split,
+        ema_decay=args.ema_decay,
     )
     _report(train_dissimilarity(_train_options(args), options))
     return 0

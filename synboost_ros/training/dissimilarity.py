@@ -4,22 +4,27 @@ Class-weighted cross-entropy (ENet weights from the label histogram, 255 ignored
 (lr 1e-4, betas (0.5, 0.999)), ReduceLROnPlateau (patience 10, factor 0.5) once per epoch,
 horizontal flips only. With a validation anomaly set the plateau scheduler follows the
 validation AP and the weights of the best epoch are kept; otherwise it follows the epoch's
-mean training loss and the last weights are written.
+mean training loss and the last weights are written. With ``ema_decay`` an exponential moving
+average of the weights is kept beside them; it is what gets validated and written.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
 
 from synboost_ros.export import default_cache_dir
+from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.losses import enet_class_weights, safe_cross_entropy
 from synboost_ros.nn.pretrained import load_torchvision_vgg
 from synboost_ros.training.anomaly_validation import AnomalyValidationSet
@@ -69,6 +74,27 @@ class DissimilarityOptions:
     val_format: str = "fishyscapes"
     vgg16_weights: Path | None = None  # torchvision VGG16 for the image encoder (width 1 only)
     split: str = "train"
+    ema_decay: float | None = None  # keep, validate and write an EMA of the weights
+
+    def __post_init__(self) -> None:
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+
+
+def exponential_average(net: nn.Module, decay: float) -> AveragedModel:
+    """A copy of ``net`` that follows its weights as ``decay * average + (1 - decay) * new``."""
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+@contextmanager
+def dissimilarity_swapped(model: SynBoostModel, net: nn.Module) -> Iterator[SynBoostModel]:
+    """``model`` with ``net`` as its dissimilarity part for the duration of the block."""
+    original = model.dissimilarity
+    model.dissimilarity = net
+    try:
+        yield model
+    finally:
+        model.dissimilarity = original
 
 
 class DissimilarityTrainSet(Dataset):
@@ -143,6 +169,10 @@ def train_dissimilarity(
         if dis_options.vgg16_weights is not None:
             load_torchvision_vgg(net.vgg, dis_options.vgg16_weights)
         wrapped = runtime.wrap(net.train())
+        ema = None
+        if dis_options.ema_decay is not None:
+            ema = exponential_average(net, dis_options.ema_decay)
+        kept = net if ema is None else ema.module  # the weights that are validated and written
         loader, sampler = make_loader(
             DissimilarityTrainSet(examples, options.seed),
             options.batch_size or DEFAULT_BATCH_SIZE,
@@ -163,7 +193,9 @@ def train_dissimilarity(
             patience=PLATEAU_PATIENCE,
         )
         scaler = runtime.grad_scaler()
-        modules = {"dissimilarity": net}
+        modules: dict[str, nn.Module] = {"dissimilarity": net}
+        if ema is not None:
+            modules["dissimilarity_ema"] = ema
         optimizers = {"optimizer": optimizer}
         schedulers = {"plateau": plateau}
         progress: dict[str, Any] = {
@@ -198,6 +230,8 @@ def train_dissimilarity(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if ema is not None:
+                ema.update_parameters(net)
             value = loss.item()
             progress["loss_sum"] += value
             progress["loss_count"] += 1
@@ -215,7 +249,7 @@ def train_dissimilarity(
                 return
             ap = fpr95 = 0.0
             if validation is not None:
-                result = validation.evaluate(validation.dissimilarity_maps(net, runtime.device))
+                result = validation.evaluate(validation.dissimilarity_maps(kept, runtime.device))
                 ap, fpr95 = result.ap, result.fpr95
                 metrics.update({"val/ap": ap, "val/fpr95": fpr95})
             ap = runtime.broadcast_from_main(ap)
@@ -223,7 +257,8 @@ def train_dissimilarity(
             if ap > progress["best_ap"]:
                 progress.update(best_ap=ap, best_fpr95=fpr95, best_epoch=epoch)
                 if runtime.is_main:
-                    save_weights(model, layout.best_weights, {"epoch": epoch, "val_ap": ap})
+                    with dissimilarity_swapped(model, kept) as best:
+                        save_weights(best, layout.best_weights, {"epoch": epoch, "val_ap": ap})
             logger.log(step, metrics)
 
         checkpoint = checkpoint_saver(
@@ -254,6 +289,8 @@ def train_dissimilarity(
                     best_val_fpr95=progress["best_fpr95"],
                     best_epoch=progress["best_epoch"],
                 )
+            elif ema is not None:
+                net.load_state_dict(ema.module.state_dict())
             entry = training_entry(
                 "dissimilarity",
                 runtime,
@@ -265,6 +302,7 @@ def train_dissimilarity(
                 {
                     "batch_size": options.batch_size or DEFAULT_BATCH_SIZE,
                     "lr": lr,
+                    "ema_decay": dis_options.ema_decay,
                     "use_uncertainty": dis_options.use_uncertainty,
                     "sources": list(dis_options.sources),
                     "examples": len(examples),
