@@ -115,7 +115,12 @@ def _common_arguments() -> argparse.ArgumentParser:
     length.add_argument("--epochs", type=_positive_int, help="training epochs")
     common.add_argument("--batch-size", type=_positive_int, help="per-process batch size")
     common.add_argument("--lr", type=float, help="learning rate (synth: generator's)")
-    common.add_argument("--seed", type=int, default=0)
+    common.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed: initialisation, data order, augmentation (dissim: also the examples)",
+    )
     common.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     common.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA)")
     common.add_argument("--resume", action="store_true", help="continue OUT's checkpoint")
