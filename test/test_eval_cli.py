@@ -172,9 +172,9 @@ def test_false_alarms_by_class_match_a_direct_count(anomaly_set, capsys, tmp_pat
     for train_id, name in enumerate(CLASS_NAMES):
         in_class = normal & (classes == train_id)
         if not in_class.any():
-            assert name not in breakdown["classes"]
+            assert name not in breakdown["groups"]
             continue
-        entry = breakdown["classes"][name]
+        entry = breakdown["groups"][name]
         assert entry["normal_pixels"] == int(in_class.sum())
         assert entry["false_alarms"] == int((flagged & in_class).sum())
         assert entry["rate"] == pytest.approx(entry["false_alarms"] / entry["normal_pixels"])
@@ -187,7 +187,7 @@ def test_false_alarms_table_and_missing_ground_truth(anomaly_set, capsys, tmp_pa
     args = ("--data", data, "--format", "folder", "--scores", scores_dir)
     code, out, _ = run_eval(capsys, *args, "--false-alarms-by-class", root)
     assert code == 0
-    assert "false alarms at FPR95" in out and "  car " in out
+    assert "false alarms by class  TPR 0.95, threshold" in out and "  car " in out
     for path in (root / "gtFine" / "val" / "town", root / "leftImg8bit" / "val" / "town"):
         for file in path.glob(f"{STEMS[2]}_*"):
             file.unlink()
@@ -200,3 +200,47 @@ def test_false_alarms_table_and_missing_ground_truth(anomaly_set, capsys, tmp_pa
     )
     assert code == 2
     assert "--false-alarms-by-class applies to anomaly formats" in err
+
+
+def test_false_alarms_by_distance_at_a_chosen_operating_point(anomaly_set, capsys) -> None:
+    data, scores_dir = anomaly_set
+    args = ("--data", data, "--format", "folder", "--scores", scores_dir, "--json")
+    code, out, _ = run_eval(
+        capsys, *args, "--false-alarms-by-distance", "--false-alarms-tpr", "0.5"
+    )
+    assert code == 0
+    breakdown = json.loads(out)["false_alarms_by_distance"]
+    labels = [cv2.imread(str(data / "labels" / f"{s}.png"), cv2.IMREAD_UNCHANGED) for s in STEMS]
+    scores = [np.load(scores_dir / f"{s}.npy") for s in STEMS]
+    y_true = np.concatenate([label[label != 255] for label in labels])
+    y_score = np.concatenate(
+        [score[label != 255] for score, label in zip(scores, labels, strict=True)]
+    )
+    anomaly_scores = np.sort(y_score[y_true == 1])[::-1]
+    expected_threshold = anomaly_scores[int(np.ceil(0.5 * anomaly_scores.size)) - 1]
+    assert breakdown["tpr"] == 0.5
+    assert breakdown["threshold"] == pytest.approx(expected_threshold)
+    flagged = (y_score >= breakdown["threshold"]) & (y_true == 0)
+    assert breakdown["false_alarms"] == int(flagged.sum())
+    bands = breakdown["groups"]
+    assert sum(band["normal_pixels"] for band in bands.values()) == int((y_true == 0).sum())
+    assert sum(band["false_alarms"] for band in bands.values()) == int(flagged.sum())
+    near = [band for name, band in bands.items() if name.startswith("<=")]
+    assert len(near) == 1 and near[0]["normal_pixels"] > 0
+
+
+def test_false_alarm_options_that_would_be_ignored_are_errors(anomaly_set, capsys) -> None:
+    data, scores_dir = anomaly_set
+    args = ("--data", data, "--format", "folder", "--scores", scores_dir)
+    code, out, err = run_eval(capsys, *args, "--false-alarms-tpr", "0.9")
+    assert code == 2 and out == ""
+    assert "--false-alarms-tpr sets the operating point" in err
+    for bad in ("0", "1.5", "x"):
+        with pytest.raises(SystemExit):
+            main(["eval", *map(str, args), "--false-alarms-by-distance", "--false-alarms-tpr", bad])
+    assert "--false-alarms-tpr" in capsys.readouterr().err
+    code, _, err = run_eval(
+        capsys, "--data", data, "--format", "cityscapes", "--false-alarms-by-distance"
+    )
+    assert code == 2
+    assert "--false-alarms-by-distance applies to anomaly formats" in err

@@ -18,8 +18,13 @@ from synboost_ros.evaluation import (
     evaluate_segmentation,
     score_file_reader,
 )
-from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator, AnomalyMetrics
-from synboost_ros.metrics.false_alarms import FalseAlarmBreakdown, FalseAlarmsByClass
+from synboost_ros.metrics.anomaly import TPR_TARGET, AnomalyMetricAccumulator, AnomalyMetrics
+from synboost_ros.metrics.false_alarms import (
+    FalseAlarmBreakdown,
+    FalseAlarmsByClass,
+    FalseAlarmsByDistance,
+    FalseAlarmsByGroup,
+)
 from synboost_ros.metrics.segmentation import SegmentationMetrics
 
 ANOMALY_FORMATS = ("fishyscapes", "folder")
@@ -49,7 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="CITYSCAPES_ROOT",
         help="semantic ground truth of the same frames (Cityscapes layout, --split, matched by "
-        "stem): report each class's false alarms at the FPR95 threshold",
+        "stem): report each class's false alarms at the operating point (--false-alarms-tpr)",
+    )
+    parser.add_argument(
+        "--false-alarms-by-distance",
+        action="store_true",
+        help="report the false alarms at the operating point by their distance to the nearest "
+        "anomaly pixel of the frame (bands of 2, 5, 10 and 20 label-map pixels)",
+    )
+    parser.add_argument(
+        "--false-alarms-tpr",
+        type=_fraction_in_unit_interval,
+        metavar="TPR",
+        help="operating point of the false-alarm reports: the first threshold that flags this "
+        "share of the anomaly pixels (default: 0.95, the FPR95 threshold)",
     )
     parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N images")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -60,16 +78,26 @@ def run_eval(args: argparse.Namespace) -> int:
     """Evaluate and print the metrics; returns the exit code."""
     if args.format == "cityscapes":
         anomaly_only = (
-            ("--scores", args.scores),
-            ("--plot", args.plot),
-            ("--false-alarms-by-class", args.false_alarms_by_class),
+            ("--scores", args.scores is not None),
+            ("--plot", args.plot is not None),
+            ("--false-alarms-by-class", args.false_alarms_by_class is not None),
+            ("--false-alarms-by-distance", args.false_alarms_by_distance),
+            ("--false-alarms-tpr", args.false_alarms_tpr is not None),
         )
-        for option, value in anomaly_only:
-            if value is not None:
+        for option, given in anomaly_only:
+            if given:
                 raise ValueError(f"{option} applies to anomaly formats {ANOMALY_FORMATS} only")
         return _run_segmentation(args)
     if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
         raise ValueError("--plot needs matplotlib: pip install synboost_ros[viz]")
+    breakdowns = args.false_alarms_by_class is not None or args.false_alarms_by_distance
+    if args.false_alarms_tpr is not None and not breakdowns:
+        raise ValueError(
+            "--false-alarms-tpr sets the operating point of --false-alarms-by-class and "
+            "--false-alarms-by-distance; give one of them"
+        )
+    if args.false_alarms_tpr is None:
+        args.false_alarms_tpr = TPR_TARGET
     return _run_anomaly(args)
 
 
@@ -82,20 +110,24 @@ def _run_anomaly(args: argparse.Namespace) -> int:
     else:
         score_fn = _model_anomaly_fn(args)
     observers = []
-    by_class = None
+    reports: dict[str, FalseAlarmsByGroup] = {}
     if args.false_alarms_by_class is not None:
         by_class = FalseAlarmsByClass()
         observers.append(_class_observer(args.false_alarms_by_class, args.split, by_class))
+        reports["class"] = by_class
+    if args.false_alarms_by_distance:
+        by_distance = FalseAlarmsByDistance()
+        observers.append(lambda sample, scores: by_distance.update(scores, sample.label))
+        reports["distance"] = by_distance
     accumulator = evaluate_anomaly_scores(samples, score_fn, limit=args.limit, observers=observers)
     metrics = accumulator.compute()
     if args.plot is not None:
         from synboost_ros.metrics.plots import plot_curves
 
         plot_curves(accumulator.curves(), args.plot, metrics)
-    breakdown = None
-    if by_class is not None:
-        breakdown = by_class.compute(accumulator.threshold_at_tpr())
-    _print_anomaly(args, accumulator, metrics, breakdown)
+    threshold = accumulator.threshold_at_tpr(args.false_alarms_tpr) if reports else None
+    breakdowns = {kind: groups.compute(threshold) for kind, groups in reports.items()}
+    _print_anomaly(args, accumulator, metrics, breakdowns)
     return 0
 
 
@@ -148,7 +180,7 @@ def _print_anomaly(
     args: argparse.Namespace,
     accumulator: AnomalyMetricAccumulator,
     metrics: AnomalyMetrics,
-    breakdown: FalseAlarmBreakdown | None,
+    breakdowns: dict[str, FalseAlarmBreakdown],
 ) -> None:
     report = {
         "format": args.format,
@@ -160,8 +192,8 @@ def _print_anomaly(
         "num_anomaly_pixels": metrics.num_anomaly_pixels,
         "exact": metrics.exact,
     }
-    if breakdown is not None:
-        report["false_alarms_by_class"] = _breakdown_report(breakdown)
+    for kind, breakdown in breakdowns.items():
+        report[f"false_alarms_by_{kind}"] = _breakdown_report(breakdown, args.false_alarms_tpr)
     if args.json:
         print(json.dumps(report))
         return
@@ -175,31 +207,33 @@ def _print_anomaly(
         ("anomaly pixels", str(metrics.num_anomaly_pixels)),
         ("exact", "yes" if metrics.exact else f"no ({accumulator.mantissa_bits} mantissa bits)"),
     ]
-    if breakdown is not None:
-        rows.append(("false alarms at FPR95", f"threshold {breakdown.threshold:.6g}"))
+    for kind, breakdown in breakdowns.items():
+        operating_point = f"TPR {args.false_alarms_tpr:g}, threshold {breakdown.threshold:.6g}"
+        rows.append((f"false alarms by {kind}", operating_point))
         rows += [
-            (f"  {c.name}", f"rate {_fraction(c.rate)}  share {_fraction(c.share)}")
-            for c in breakdown.classes
-            if c.normal_pixels
+            (f"  {g.name}", f"rate {_fraction(g.rate)}  share {_fraction(g.share)}")
+            for g in breakdown.groups
+            if g.normal_pixels
         ]
     _print_rows(rows)
 
 
-def _breakdown_report(breakdown: FalseAlarmBreakdown) -> dict:
-    """JSON form of a false-alarm breakdown (classes without normal pixels left out)."""
+def _breakdown_report(breakdown: FalseAlarmBreakdown, tpr: float) -> dict:
+    """JSON form of a false-alarm breakdown (groups without normal pixels left out)."""
     return {
+        "tpr": tpr,
         "threshold": breakdown.threshold,
         "false_alarms": breakdown.total_false_alarms,
         "exact": breakdown.exact,
-        "classes": {
-            c.name: {
-                "normal_pixels": c.normal_pixels,
-                "false_alarms": c.false_alarms,
-                "rate": c.rate,
-                "share": c.share,
+        "groups": {
+            g.name: {
+                "normal_pixels": g.normal_pixels,
+                "false_alarms": g.false_alarms,
+                "rate": g.rate,
+                "share": g.share,
             }
-            for c in breakdown.classes
-            if c.normal_pixels
+            for g in breakdown.groups
+            if g.normal_pixels
         },
     }
 
@@ -238,6 +272,13 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+
+
+def _fraction_in_unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
