@@ -1,13 +1,50 @@
-"""Model presets: network widths, stage input sizes and ensemble weights."""
+"""Model presets: network widths, stage input sizes, input normalisation, ensemble weights."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from synboost_ros.classes import NUM_CLASSES
 
 Size = tuple[int, int]  # (height, width)
+
+CHANNEL_ORDERS = ("rgb", "bgr")
+
+
+@dataclass(frozen=True)
+class InputNormalization:
+    """The input a network's weights expect, made from an RGB image x in [0, 1].
+
+    The channels are put in ``channel_order``, then each becomes (x * scale - mean) / std, with
+    ``mean`` and ``std`` given in that channel order and scale (scale 1: input in [0, 1];
+    scale 255: input in 0-255). Example: BGR 0-255 mean-subtracted input is
+    ``InputNormalization("bgr", 255.0, (104.0, 116.7, 122.7), (1.0, 1.0, 1.0))``.
+    """
+
+    channel_order: str
+    scale: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ValueError(
+                f"channel order must be one of {CHANNEL_ORDERS}, got {self.channel_order!r}"
+            )
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"input scale must be positive, got {self.scale}")
+        if len(self.mean) != 3 or not all(math.isfinite(m) for m in self.mean):
+            raise ValueError(f"mean must be three finite numbers, got {self.mean}")
+        if len(self.std) != 3 or not all(math.isfinite(s) and s > 0 for s in self.std):
+            raise ValueError(f"std must be three positive numbers, got {self.std}")
+
+
+# torchvision's ImageNet weights (VGG, ResNet): RGB in [0, 1], ImageNet mean and std.
+IMAGENET_NORMALIZATION = InputNormalization(
+    channel_order="rgb", scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +89,12 @@ class PipelineConfig:
     spade: SpadeConfig = field(default_factory=SpadeConfig)
     dissimilarity: DissimilarityConfig = field(default_factory=DissimilarityConfig)
     perceptual_vgg_width: float = 1.0  # VGG19 width of the perceptual difference
+    # Input normalisation of the networks that read images: the ICNet, the dissimilarity
+    # network's VGG16 image encoder (camera and synthesized image), the perceptual
+    # difference's VGG19 (also the SPADE training's VGG loss, which shares its weights).
+    segmentation_normalization: InputNormalization = IMAGENET_NORMALIZATION
+    dissimilarity_image_normalization: InputNormalization = IMAGENET_NORMALIZATION
+    perceptual_normalization: InputNormalization = IMAGENET_NORMALIZATION
     # V -> 1 - exp(-V / perceptual_scale): a fixed, monotone map to [0, 1).
     perceptual_scale: float = 1.0
     # Weights of (dissimilarity, entropy, perceptual difference, distance).
@@ -63,9 +106,17 @@ class PipelineConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> PipelineConfig:
-        """Inverse of ``to_dict``; unknown keys are an error."""
+        """Inverse of ``to_dict``; unknown keys are an error, missing ones take their defaults
+        (manifests written before the normalisation fields read as ImageNet RGB)."""
         data = dict(data)
-        nested = {"icnet": ICNetConfig, "spade": SpadeConfig, "dissimilarity": DissimilarityConfig}
+        nested = {
+            "icnet": ICNetConfig,
+            "spade": SpadeConfig,
+            "dissimilarity": DissimilarityConfig,
+            "segmentation_normalization": InputNormalization,
+            "dissimilarity_image_normalization": InputNormalization,
+            "perceptual_normalization": InputNormalization,
+        }
         for key, sub_cls in nested.items():
             if key in data:
                 data[key] = sub_cls(**_tuples(data[key]))

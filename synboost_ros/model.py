@@ -7,8 +7,8 @@ from torch import nn
 from synboost_ros.config import PipelineConfig
 from synboost_ros.nn.dissimilarity import DissimilarityNet
 from synboost_ros.nn.icnet import ICNet
+from synboost_ros.nn.perceptual import PerceptualDifference
 from synboost_ros.nn.spade_generator import SPADEGenerator
-from synboost_ros.uncertainty import PerceptualDifference
 
 # Weight-file parts, in pipeline order.
 MODEL_PARTS = ("segmentation", "synthesis", "perceptual", "dissimilarity")
@@ -24,7 +24,9 @@ class SynBoostModel(nn.Module):
         self.synthesis = SPADEGenerator(
             config.num_classes, config.synthesis_size, config.spade, spectral_norm=spectral_norm
         )
-        self.perceptual = PerceptualDifference(config.perceptual_vgg_width, config.perceptual_scale)
+        self.perceptual = PerceptualDifference(
+            config.perceptual_vgg_width, config.perceptual_scale, config.perceptual_normalization
+        )
         self.dissimilarity = DissimilarityNet(config.num_classes, config.dissimilarity)
 
     def part(self, name: str) -> nn.Module:

@@ -15,6 +15,7 @@ from synboost_ros.backends.factory import create_backend
 from synboost_ros.config import PipelineConfig, Size
 from synboost_ros.ensemble import validate_weights
 from synboost_ros.model_loading import load_or_random_model
+from synboost_ros.preprocessing import network_input, resize, resize_labels, resize_map
 
 OUTPUT_NAMES = (
     "semantic",
@@ -108,13 +109,13 @@ class AnomalyPipeline:
             tick = now
 
         height, width = image.shape[:2]
-        seg_input = _to_tensor(_resize(image, self.config.segmentation_size, cv2.INTER_AREA))
-        syn_image = _to_tensor(_resize(image, self.config.synthesis_size, cv2.INTER_AREA))
+        seg_input = network_input(image, self.config.segmentation_size)
+        syn_image = network_input(image, self.config.synthesis_size)
         lap("preprocess")
         seg = self.backend.run("segmentation", {"image": seg_input})
         lap("segmentation")
         seg_semantic = seg["semantic"][0].astype(np.uint8)
-        syn_semantic = _resize(seg_semantic, self.config.synthesis_size, cv2.INTER_NEAREST)
+        syn_semantic = resize_labels(seg_semantic, self.config.synthesis_size)
         syn_semantic = syn_semantic[None].astype(np.int32)
         synthesized = self.backend.run("synthesis", {"semantic": syn_semantic})["synthesized"]
         lap("synthesis")
@@ -124,8 +125,8 @@ class AnomalyPipeline:
                 "image": syn_image,
                 "synthesized": synthesized,
                 "semantic": syn_semantic,
-                "entropy": _resize_map(seg["entropy"], self.config.synthesis_size)[None, None],
-                "distance": _resize_map(seg["distance"], self.config.synthesis_size)[None, None],
+                "entropy": resize_map(seg["entropy"], self.config.synthesis_size)[None, None],
+                "distance": resize_map(seg["distance"], self.config.synthesis_size)[None, None],
                 "ensemble_weights": self.ensemble_weights,
             },
         )
@@ -133,16 +134,16 @@ class AnomalyPipeline:
         size = (height, width)
         result = PipelineResult()
         if "semantic" in wanted:
-            result.semantic = _resize(seg_semantic, size, cv2.INTER_NEAREST)
+            result.semantic = resize_labels(seg_semantic, size)
         for name, source in (("entropy", seg), ("distance", seg)):
             if name in wanted:
-                setattr(result, name, _resize_map(source[name], size))
+                setattr(result, name, resize_map(source[name], size))
         for name in ("perceptual", "dissimilarity", "anomaly"):
             if name in wanted:
-                setattr(result, name, _resize_map(maps[name], size))
+                setattr(result, name, resize_map(maps[name], size))
         if "synthesized" in wanted:
             rgb = (synthesized[0].transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
-            result.synthesized = _resize(rgb, size, cv2.INTER_LINEAR)
+            result.synthesized = resize(rgb, size, cv2.INTER_LINEAR)
         lap("postprocess")
         timings["total"] = (time.perf_counter() - start) * 1000.0
         result.timings_ms = timings
@@ -177,23 +178,3 @@ def _check_image(image: np.ndarray) -> None:
         raise InvalidImageError(
             f"image must be at least 2x2 pixels, got {image.shape[1]}x{image.shape[0]}"
         )
-
-
-def _resize(array: np.ndarray, size: Size, interpolation: int) -> np.ndarray:
-    height, width = size
-    if array.shape[:2] == (height, width):
-        return array
-    if interpolation == cv2.INTER_AREA and (array.shape[0] < height or array.shape[1] < width):
-        interpolation = cv2.INTER_LINEAR
-    return cv2.resize(array, (width, height), interpolation=interpolation)
-
-
-def _resize_map(batch_map: np.ndarray, size: Size) -> np.ndarray:
-    """(1, 1, h, w) or (1, h, w) float map -> (H, W) float32 in [0, 1]."""
-    plane = np.asarray(batch_map, dtype=np.float32).reshape(batch_map.shape[-2:])
-    return np.clip(_resize(plane, size, cv2.INTER_LINEAR), 0.0, 1.0)
-
-
-def _to_tensor(image: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 -> 1x3xHxW float32 in [0, 1]."""
-    return (image.astype(np.float32) * (1.0 / 255.0)).transpose(2, 0, 1)[None].copy()

@@ -5,6 +5,7 @@
 - dissimilarity: perceptual difference + dissimilarity network + ensemble (synthesis size)
 
 Images are RGB float in [0, 1]; class ids are int32; maps are (N, 1, H, W) float in [0, 1].
+Each network's input normalisation (from the model configuration) happens inside the graphs.
 """
 
 from __future__ import annotations
@@ -18,12 +19,8 @@ from torch import nn
 from synboost_ros.config import PipelineConfig
 from synboost_ros.ensemble import weighted_average
 from synboost_ros.model import SynBoostModel
-from synboost_ros.uncertainty import (
-    class_probabilities,
-    distance_from_top2,
-    imagenet_normalize,
-    softmax_entropy,
-)
+from synboost_ros.nn.input_normalization import normalize_input
+from synboost_ros.uncertainty import class_probabilities, distance_from_top2, softmax_entropy
 
 STAGE_NAMES = ("segmentation", "synthesis", "dissimilarity")
 
@@ -97,10 +94,12 @@ class SegmentationStage(nn.Module):
     def __init__(self, model: SynBoostModel) -> None:
         super().__init__()
         self.network = model.segmentation
+        self.normalization = model.config.segmentation_normalization
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (semantic int32, entropy, distance)."""
-        probs = class_probabilities(self.network(imagenet_normalize(image)).float())
+        logits = self.network(normalize_input(image, self.normalization))
+        probs = class_probabilities(logits.float())
         top2 = torch.topk(probs, k=2, dim=1)
         semantic = top2.indices[:, 0].to(torch.int32)
         return semantic, softmax_entropy(probs), distance_from_top2(top2.values)
@@ -128,6 +127,7 @@ class DissimilarityStage(nn.Module):
         self.perceptual = model.perceptual
         self.network = model.dissimilarity
         self.num_classes = model.config.num_classes
+        self.normalization = model.config.dissimilarity_image_normalization
 
     def forward(
         self,
@@ -142,8 +142,8 @@ class DissimilarityStage(nn.Module):
         perceptual = self.perceptual(image, synthesized).float()
         uncertainty = torch.cat([entropy, perceptual, distance], dim=1)
         logits = self.network(
-            imagenet_normalize(image),
-            imagenet_normalize(synthesized),
+            normalize_input(image, self.normalization),
+            normalize_input(synthesized, self.normalization),
             one_hot(semantic, self.num_classes),
             uncertainty,
         )

@@ -1,8 +1,12 @@
 """Weights I/O: one safetensors file per model part plus a JSON manifest.
 
-A manifest (``manifest.json``) records the format version, the preset and its full
-configuration, class names and colours, the ensemble weights, provenance, and for each part
-file its name, size and sha256. Loading verifies every hash before any tensor is read.
+A manifest (``manifest.json``) holds ``format`` (the version), ``classes`` (names and
+colours), ``config`` (the full ``PipelineConfig``: preset, stage sizes, widths, each network's
+input normalisation, perceptual scale and ensemble weights), ``files`` (each part file's name,
+size and sha256) and ``provenance`` (how the weights were made). Loading verifies every hash
+before any tensor is read. Older manifests also carry top-level copies of ``preset``,
+``sizes`` and ``ensemble_weights``, which are ignored (``config`` is what counts); those
+without the normalisation fields read them as ImageNet RGB, the only normalisation then.
 """
 
 from __future__ import annotations
@@ -47,16 +51,10 @@ class Manifest:
         """JSON form written to disk."""
         return {
             "format": FORMAT,
-            "preset": self.config.preset,
             "classes": [
                 {"name": name, "color": [int(c) for c in PALETTE[i]]}
                 for i, name in enumerate(CLASS_NAMES[: self.config.num_classes])
             ],
-            "sizes": {
-                "segmentation": list(self.config.segmentation_size),
-                "synthesis": list(self.config.synthesis_size),
-            },
-            "ensemble_weights": list(self.config.ensemble_weights),
             "config": self.config.to_dict(),
             "files": self.files,
             "provenance": self.provenance,

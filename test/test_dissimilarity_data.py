@@ -11,7 +11,8 @@ import torch
 from training_helpers import TINY_CONFIG, single_torch_thread
 
 from synboost_ros.classes import CLASS_NAMES, label_ids_to_train_ids
-from synboost_ros.model_loading import random_model
+from synboost_ros.config import InputNormalization
+from synboost_ros.model_loading import random_model, rebuilt_model
 from synboost_ros.training.dissimilarity import DissimilarityTrainSet
 from synboost_ros.training.dissimilarity_data import (
     DissimilarityCache,
@@ -167,6 +168,10 @@ def test_cache_is_reused_without_recomputation(tmp_path) -> None:
     other_model = random_model(TINY_CONFIG, seed=4)
     assert cache_key(other_model, settings, "test-data") != key
     assert cache_key(model, GeneratorSettings(("void",), seed=1), "test-data") != key
+    bgr = InputNormalization("bgr", 255.0, (104.0, 116.7, 122.7), (1.0, 1.0, 1.0))
+    for field in ("segmentation_normalization", "perceptual_normalization"):
+        renormalized = rebuilt_model(model, model.config.replace(**{field: bgr}))
+        assert cache_key(renormalized, settings, "test-data") != key, field
 
 
 def test_train_set_mirrors_all_inputs_together(tmp_path, extractor) -> None:

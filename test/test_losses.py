@@ -21,10 +21,10 @@ from synboost_ros.nn.losses import (
     hinge_generator_loss,
     safe_cross_entropy,
 )
+from synboost_ros.nn.perceptual import PERCEPTUAL_TAPS
 from synboost_ros.nn.spade_generator import SPADEGenerator
 from synboost_ros.nn.vgg import VGGFeatures
 from synboost_ros.stages import one_hot
-from synboost_ros.uncertainty import PERCEPTUAL_TAPS
 
 single_thread = pytest.fixture(scope="module", autouse=True)(single_torch_thread)
 

@@ -8,11 +8,11 @@ import torch
 
 from synboost_ros.config import get_preset
 from synboost_ros.model_loading import random_model
+from synboost_ros.nn.perceptual import PerceptualDifference
 from synboost_ros.training.perceptual_calibration import (
     calibrate_perceptual_scale,
     raw_perceptual_differences,
 )
-from synboost_ros.uncertainty import PerceptualDifference
 
 TINY = get_preset("edge").replace(segmentation_size=(192, 256), synthesis_size=(64, 128))
 

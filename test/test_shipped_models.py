@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from rosbags.highlevel import AnyReader
 
+from synboost_ros.config import IMAGENET_NORMALIZATION
 from synboost_ros.shipped import default_weights_path
 from synboost_ros.weights import MANIFEST_NAME, load_model
 
@@ -37,6 +38,16 @@ def test_edge_weights_are_the_default_and_load_with_verified_hashes(shipped_edge
     assert set(manifest.files) == {"segmentation", "synthesis", "perceptual", "dissimilarity"}
     assert {"segmentation", "synthesis", "dissimilarity", "ensemble"} <= _stages(
         manifest.provenance
+    )
+
+
+def test_the_shipped_networks_take_imagenet_rgb_input(shipped_edge) -> None:
+    model, _ = shipped_edge
+    assert (
+        model.config.segmentation_normalization
+        == model.config.dissimilarity_image_normalization
+        == model.config.perceptual_normalization
+        == IMAGENET_NORMALIZATION
     )
 
 

@@ -296,9 +296,8 @@ def test_synth_dissim_ensemble_chain_and_ablation(
     best = min(rows, key=lambda r: (float(r["fpr95"]), -float(r["ap"])))
     chosen = [float(best[f"w_{n}"]) for n in ("dissimilarity", "entropy", "perceptual", "distance")]
     assert manifest.config.ensemble_weights == pytest.approx(chosen, abs=1e-6)
-    assert json.loads((ensemble / "manifest.json").read_text())["ensemble_weights"] == list(
-        manifest.config.ensemble_weights
-    )
+    written = json.loads((ensemble / "manifest.json").read_text())
+    assert written["config"]["ensemble_weights"] == list(manifest.config.ensemble_weights)
     assert manifest.provenance["training"][-1]["stage"] == "ensemble"
 
     capsys.readouterr()

@@ -6,12 +6,8 @@ import pytest
 import torch
 
 from synboost_ros.ensemble import validate_weights, weighted_average
-from synboost_ros.uncertainty import (
-    PerceptualDifference,
-    class_probabilities,
-    softmax_distance,
-    softmax_entropy,
-)
+from synboost_ros.nn.perceptual import PerceptualDifference
+from synboost_ros.uncertainty import class_probabilities, softmax_distance, softmax_entropy
 
 
 def test_entropy_of_uniform_softmax_is_one() -> None:

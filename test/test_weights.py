@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from synboost_ros.classes import CLASS_NAMES
-from synboost_ros.config import get_preset
+from synboost_ros.config import IMAGENET_NORMALIZATION, InputNormalization, get_preset
 from synboost_ros.model_loading import load_or_random_model, random_model
 from synboost_ros.weights import (
     MANIFEST_NAME,
@@ -21,6 +21,11 @@ from synboost_ros.weights import (
 )
 
 TINY = get_preset("edge").replace(segmentation_size=(192, 256), synthesis_size=(64, 128))
+NORMALIZATION_FIELDS = (
+    "segmentation_normalization",
+    "dissimilarity_image_normalization",
+    "perceptual_normalization",
+)
 
 
 @pytest.fixture()
@@ -39,13 +44,23 @@ def test_round_trip_restores_every_tensor(saved) -> None:
     assert manifest.provenance == {"command": "test", "steps": 0}
 
 
-def test_manifest_records_preset_classes_sizes_and_hashes(saved) -> None:
+def test_manifest_records_preset_classes_sizes_normalisation_and_hashes(saved) -> None:
     folder, _ = saved
     data = json.loads((folder / MANIFEST_NAME).read_text())
-    assert data["preset"] == "edge"
+    assert set(data) == {"format", "classes", "config", "files", "provenance"}
+    config = data["config"]
+    assert config["preset"] == "edge"
     assert [c["name"] for c in data["classes"]] == list(CLASS_NAMES)
-    assert data["sizes"] == {"segmentation": [192, 256], "synthesis": [64, 128]}
-    assert data["ensemble_weights"] == [0.75, 0.25, 0.0, 0.0]
+    assert (config["segmentation_size"], config["synthesis_size"]) == ([192, 256], [64, 128])
+    assert config["ensemble_weights"] == [0.75, 0.25, 0.0, 0.0]
+    imagenet = {
+        "channel_order": "rgb",
+        "scale": 1.0,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+    }
+    for key in NORMALIZATION_FIELDS:
+        assert config[key] == imagenet, key
     for part in ("segmentation", "synthesis", "perceptual", "dissimilarity"):
         entry = data["files"][part]
         assert (
@@ -84,6 +99,56 @@ def test_invalid_manifest_is_refused(saved) -> None:
     folder, _ = saved
     (folder / MANIFEST_NAME).write_text("{not json")
     with pytest.raises(ModelLoadError, match="invalid"):
+        load_model(folder)
+
+
+def test_input_normalisations_round_trip_through_a_weights_folder(tmp_path: Path) -> None:
+    bgr = InputNormalization("bgr", 255.0, (104.0, 116.7, 122.7), (1.0, 1.0, 1.0))
+    lite = InputNormalization("rgb", 1.0, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    config = TINY.replace(segmentation_normalization=bgr, dissimilarity_image_normalization=lite)
+    save_weights(random_model(config, seed=1), tmp_path)
+    written = json.loads((tmp_path / MANIFEST_NAME).read_text())["config"]
+    assert written["segmentation_normalization"] == {
+        "channel_order": "bgr",
+        "scale": 255.0,
+        "mean": [104.0, 116.7, 122.7],
+        "std": [1.0, 1.0, 1.0],
+    }
+    model, manifest = load_model(tmp_path)
+    assert manifest.config == model.config == config
+    assert model.perceptual.normalization == IMAGENET_NORMALIZATION
+
+
+def test_a_manifest_from_before_the_normalisation_fields_loads_as_imagenet(saved) -> None:
+    folder, model = saved
+    path = folder / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    config = data["config"]
+    for key in NORMALIZATION_FIELDS:
+        del config[key]
+    # the older layout's top-level copies, which the reader ignores
+    data["preset"] = config["preset"]
+    data["sizes"] = {
+        "segmentation": config["segmentation_size"],
+        "synthesis": config["synthesis_size"],
+    }
+    data["ensemble_weights"] = config["ensemble_weights"]
+    path.write_text(json.dumps(data))
+    loaded, manifest = load_model(folder, expected_preset="edge")
+    assert manifest.config == TINY
+    for key in NORMALIZATION_FIELDS:
+        assert getattr(loaded.config, key) == IMAGENET_NORMALIZATION, key
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+
+
+def test_a_bad_normalisation_in_a_manifest_is_named(saved) -> None:
+    folder, _ = saved
+    path = folder / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    data["config"]["segmentation_normalization"]["channel_order"] = "rgba"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ModelLoadError, match="invalid: channel order"):
         load_model(folder)
 
 

@@ -83,11 +83,8 @@ def run_ablation(args: argparse.Namespace) -> int:
     """Score every row on the anomaly set and print the table."""
     from synboost_ros.data.anomaly_sets import AnomalyDataset
     from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator
-    from synboost_ros.training.inference_maps import (
-        MapExtractor,
-        dissimilarity_probability,
-        resize_map,
-    )
+    from synboost_ros.preprocessing import resize_map
+    from synboost_ros.training.inference_maps import MapExtractor, dissimilarity_probability
     from synboost_ros.training.model_io import load_dissimilarity_net
     from synboost_ros.training.runtime import select_device
 
@@ -96,9 +93,11 @@ def run_ablation(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     model = _load_model(args)
     weights = model.config.ensemble_weights
-    no_uncertainty = None
+    normalization = model.config.dissimilarity_image_normalization
+    no_uncertainty = no_uncertainty_normalization = None
     if args.no_uncertainty_weights is not None:
-        no_uncertainty, _ = load_dissimilarity_net(args.no_uncertainty_weights)
+        no_uncertainty, no_uncertainty_config = load_dissimilarity_net(args.no_uncertainty_weights)
+        no_uncertainty_normalization = no_uncertainty_config.dissimilarity_image_normalization
         if no_uncertainty.use_uncertainty:
             raise ValueError(
                 f"{args.no_uncertainty_weights} holds a net with uncertainty inputs; pass the "
@@ -116,7 +115,9 @@ def run_ablation(args: argparse.Namespace) -> int:
         sample = samples[index]
         maps = extractor(sample.image)
         scores = {
-            "dissimilarity": dissimilarity_probability(dissimilarity_net, maps, device),
+            "dissimilarity": dissimilarity_probability(
+                dissimilarity_net, maps, device, normalization
+            ),
             "entropy": maps.entropy,
             "distance": maps.distance,
             "perceptual": maps.perceptual,
@@ -124,7 +125,9 @@ def run_ablation(args: argparse.Namespace) -> int:
         ordered = [scores[name] for name in ("dissimilarity", "entropy", "perceptual", "distance")]
         scores["ensemble"] = ensemble_map(ordered, weights)
         if no_uncertainty is not None:
-            scores["no_uncertainty"] = dissimilarity_probability(no_uncertainty, maps, device)
+            scores["no_uncertainty"] = dissimilarity_probability(
+                no_uncertainty, maps, device, no_uncertainty_normalization
+            )
         for key, score in scores.items():
             accumulators[key].update(resize_map(score, sample.label.shape), sample.label)
     rows = []

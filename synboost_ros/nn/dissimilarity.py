@@ -150,10 +150,11 @@ class DissimilarityNet(nn.Module):
     ) -> torch.Tensor:
         """Return logits (N, 2, H, W).
 
-        ``image`` and ``synthesized``: (N, 3, H, W), ImageNet-normalised; ``semantic_onehot``:
-        (N, num_classes, H, W); ``uncertainty``: (N, 3, H, W) in [0, 1] (entropy, perceptual
-        difference, distance), or None when the net was built with ``use_uncertainty=False``.
-        H and W must be multiples of 8.
+        ``image`` and ``synthesized``: (N, 3, H, W), normalised for the image encoder
+        (``dissimilarity_image_normalization``); ``semantic_onehot``: (N, num_classes, H, W);
+        ``uncertainty``: (N, 3, H, W) in [0, 1] (entropy, perceptual difference, distance), or
+        None when the net was built with ``use_uncertainty=False``. H and W must be multiples
+        of 8.
         """
         self._check_inputs(image, synthesized, semantic_onehot, uncertainty)
         batch = image.shape[0]

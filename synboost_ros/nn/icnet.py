@@ -81,7 +81,7 @@ class CascadeFeatureFusion(nn.Module):
 
 
 class ICNet(nn.Module):
-    """ICNet for ImageNet-normalised RGB input of a fixed size.
+    """ICNet for normalised RGB input of a fixed size (``segmentation_normalization``).
 
     Eval mode: ``forward(x)`` returns logits (N, num_classes, H, W). Training mode: returns
     ``ICNetTrainingOutput`` (1/4-resolution logits plus the 1/8 and 1/16 auxiliary logits).

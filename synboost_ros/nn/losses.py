@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from synboost_ros.classes import IGNORE_ID
+from synboost_ros.config import IMAGENET_NORMALIZATION, InputNormalization
 from synboost_ros.nn.icnet import CASCADE_LOSS_WEIGHTS, ICNetTrainingOutput
+from synboost_ros.nn.input_normalization import normalize_input
+from synboost_ros.nn.perceptual import PERCEPTUAL_TAP_WEIGHTS, PERCEPTUAL_TAPS
 from synboost_ros.nn.vgg import VGGFeatures
-from synboost_ros.uncertainty import PERCEPTUAL_TAP_WEIGHTS, PERCEPTUAL_TAPS, imagenet_normalize
 
 # Per-scale discriminator outputs: a list of layer features whose last entry is the logits.
 DiscriminatorOutput = Sequence[Sequence[torch.Tensor]]
@@ -62,14 +64,17 @@ class VGGPerceptualLoss(nn.Module):
     """pix2pixHD / SPADE VGG loss: sum over VGG19 relu1_1..relu5_1 of w_i * L1(F_i(x), F_i(y)).
 
     Tap weights 1/32, 1/16, 1/8, 1/4, 1. Inputs are images in [-1, 1] (generator range); they
-    are mapped to [0, 1] and ImageNet-normalised before the VGG. The VGG is frozen.
+    are mapped to [0, 1] and given the VGG's input ``normalization``. The VGG is frozen.
     """
 
-    def __init__(self, vgg: VGGFeatures) -> None:
+    def __init__(
+        self, vgg: VGGFeatures, normalization: InputNormalization = IMAGENET_NORMALIZATION
+    ) -> None:
         super().__init__()
         if vgg.depth != 19 or tuple(vgg.taps) != PERCEPTUAL_TAPS:
             raise ValueError(f"the VGG loss needs a VGG19 with taps {PERCEPTUAL_TAPS}")
         self.vgg = vgg.eval().requires_grad_(False)
+        self.normalization = normalization
 
     def train(self, mode: bool = True) -> VGGPerceptualLoss:
         """Keep the VGG in eval mode whatever the parent module does."""
@@ -79,7 +84,8 @@ class VGGPerceptualLoss(nn.Module):
 
     def forward(self, generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Weighted L1 feature distance between ``generated`` and ``target`` (N, 3, H, W)."""
-        pair = imagenet_normalize((torch.cat([generated, target.detach()], dim=0) + 1.0) * 0.5)
+        pair = (torch.cat([generated, target.detach()], dim=0) + 1.0) * 0.5
+        pair = normalize_input(pair, self.normalization)
         total = 0.0
         for weight, features in zip(PERCEPTUAL_TAP_WEIGHTS, self.vgg(pair), strict=True):
             fake, real = features.float().chunk(2, dim=0)

@@ -16,9 +16,10 @@ import torch
 from tqdm import tqdm
 
 from synboost_ros.classes import IGNORE_ID
+from synboost_ros.config import InputNormalization
 from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator, AnomalyMetrics
 from synboost_ros.nn.dissimilarity import DissimilarityNet
-from synboost_ros.training.augment import resize_labels
+from synboost_ros.preprocessing import resize_labels
 from synboost_ros.training.inference_maps import (
     InferenceMaps,
     MapExtractor,
@@ -82,12 +83,14 @@ class AnomalyValidationSet:
         """An inference map (``entropy``, ``distance`` or ``perceptual``), pooled."""
         return self.pooled([getattr(image.maps, name) for image in self.images])
 
-    def dissimilarity_maps(self, net: DissimilarityNet, device: torch.device) -> list[np.ndarray]:
-        """The net's anomaly probability on every image."""
+    def dissimilarity_maps(
+        self, net: DissimilarityNet, device: torch.device, normalization: InputNormalization
+    ) -> list[np.ndarray]:
+        """The net's anomaly probability on every image (``normalization``: its image input's)."""
         was_training = net.training
         net.eval()
         maps = [
-            dissimilarity_probability(net, image.maps, device)
+            dissimilarity_probability(net, image.maps, device, normalization)
             for image in tqdm(self.images, desc="validation", unit="img", leave=False)
         ]
         net.train(was_training)

@@ -1,36 +1,17 @@
 """Data augmentation on NumPy images (HxWx3 uint8) and label maps (HxW), driven by a Generator.
 
-Resizing follows the inference pipeline: images with area interpolation when shrinking
-(bilinear when enlarging), label maps with nearest neighbour.
+Resizing is the inference pipeline's own (``synboost_ros.preprocessing``).
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from synboost_ros.classes import IGNORE_ID
 from synboost_ros.config import Size
+from synboost_ros.preprocessing import resize_image, resize_labels
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
-    """Resize an RGB image to (height, width) as the inference pipeline does."""
-    height, width = size
-    if image.shape[:2] == (height, width):
-        return image
-    shrinking = image.shape[0] >= height and image.shape[1] >= width
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interpolation)
-
-
-def resize_labels(labels: np.ndarray, size: Size) -> np.ndarray:
-    """Nearest-neighbour resize of an integer map to (height, width)."""
-    height, width = size
-    if labels.shape[:2] == (height, width):
-        return labels
-    return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
 def random_scale_crop(

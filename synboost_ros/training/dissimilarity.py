@@ -223,6 +223,7 @@ def train_dissimilarity(
                     tensors["semantic"],
                     tensors["uncertainty"],
                     config.num_classes,
+                    config.dissimilarity_image_normalization,
                     dis_options.use_uncertainty,
                 )
             loss = safe_cross_entropy(logits, tensors["label"], class_weights)
@@ -249,7 +250,11 @@ def train_dissimilarity(
                 return
             ap = fpr95 = 0.0
             if validation is not None:
-                result = validation.evaluate(validation.dissimilarity_maps(kept, runtime.device))
+                result = validation.evaluate(
+                    validation.dissimilarity_maps(
+                        kept, runtime.device, config.dissimilarity_image_normalization
+                    )
+                )
                 ap, fpr95 = result.ap, result.fpr95
                 metrics.update({"val/ap": ap, "val/fpr95": fpr95})
             ap = runtime.broadcast_from_main(ap)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from synboost_ros.classes import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from synboost_ros.data.cityscapes import CityscapesSample, thing_instances, void_object_mask
 from synboost_ros.model import SynBoostModel
-from synboost_ros.training.augment import resize_labels
+from synboost_ros.preprocessing import resize_labels
 from synboost_ros.training.inference_maps import MapExtractor
 from synboost_ros.training.runtime import Runtime
 
@@ -184,6 +184,8 @@ def cache_key(model: SynBoostModel, settings: GeneratorSettings, data_id: str) -
         "perceptual": module_digest(model.perceptual),
         "segmentation_size": list(model.config.segmentation_size),
         "synthesis_size": list(model.config.synthesis_size),
+        "segmentation_normalization": asdict(model.config.segmentation_normalization),
+        "perceptual_normalization": asdict(model.config.perceptual_normalization),
         "settings": asdict(settings),
         "data": data_id,
     }

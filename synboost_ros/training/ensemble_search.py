@@ -113,7 +113,9 @@ def search_ensemble(
         maps = {
             "dissimilarity": validation.pooled(
                 validation.dissimilarity_maps(
-                    model.dissimilarity.to(runtime.device), runtime.device
+                    model.dissimilarity.to(runtime.device),
+                    runtime.device,
+                    model.config.dissimilarity_image_normalization,
                 )
             ),
             **{name: validation.pooled_map(name) for name in ENSEMBLE_INPUTS[1:]},

@@ -4,23 +4,29 @@ Training data, validation and the ensemble search need the maps the deployed pip
 see: the image resized to the segmentation and synthesis sizes, the predicted semantic map
 (nearest-resized) and entropy / distance (bilinear-resized) at the synthesis size, the
 synthesized image and the perceptual difference. All maps here are at the synthesis size.
+Resizing and conversion are the pipeline's own functions (``synboost_ros.preprocessing``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from synboost_ros.config import Size
+from synboost_ros.config import InputNormalization
 from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.dissimilarity import DissimilarityNet
+from synboost_ros.nn.input_normalization import normalize_input
+from synboost_ros.preprocessing import (
+    image_array,
+    network_input,
+    resize_image,
+    resize_labels,
+    resize_map,
+)
 from synboost_ros.stages import SegmentationStage, SynthesisStage, one_hot
-from synboost_ros.training.augment import resize_image, resize_labels
-from synboost_ros.uncertainty import imagenet_normalize
 
 
 @dataclass
@@ -46,16 +52,7 @@ class InferenceMaps:
 
 def image_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> 1x3xHxW float32 in [0, 1] (the pipeline's input conversion)."""
-    return torch.from_numpy(image.astype(np.float32) * (1.0 / 255.0)).permute(2, 0, 1)[None]
-
-
-def resize_map(plane: np.ndarray, size: Size) -> np.ndarray:
-    """Bilinear resize of an HxW float map to (height, width), clipped to [0, 1]."""
-    plane = np.asarray(plane, dtype=np.float32)
-    height, width = size
-    if plane.shape != (height, width):
-        plane = cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(plane, 0.0, 1.0)
+    return torch.from_numpy(image_array(image))
 
 
 def uncertainty_stack(
@@ -72,12 +69,14 @@ def dissimilarity_logits(
     semantic: torch.Tensor,
     uncertainty: torch.Tensor,
     num_classes: int,
+    normalization: InputNormalization,
     use_uncertainty: bool = True,
 ) -> torch.Tensor:
-    """Feed a dissimilarity net as the inference stage does; images RGB in [0, 1]."""
+    """Feed a dissimilarity net as the inference stage does; images RGB in [0, 1], given the
+    image encoder's input ``normalization`` here."""
     return net(
-        imagenet_normalize(image),
-        imagenet_normalize(synthesized),
+        normalize_input(image, normalization),
+        normalize_input(synthesized, normalization),
         one_hot(semantic, num_classes),
         uncertainty if use_uncertainty else None,
     )
@@ -96,7 +95,7 @@ class MapExtractor:
     @torch.no_grad()
     def segment(self, image: np.ndarray) -> SegmentationMaps:
         """Predicted semantic map, entropy and distance of an HxWx3 uint8 image."""
-        seg_input = image_tensor(resize_image(image, self.config.segmentation_size))
+        seg_input = torch.from_numpy(network_input(image, self.config.segmentation_size))
         semantic, entropy, distance = self.segmentation(seg_input.to(self.device))
         size = self.config.synthesis_size
         return SegmentationMaps(
@@ -139,9 +138,13 @@ class MapExtractor:
 
 @torch.no_grad()
 def dissimilarity_probability(
-    net: DissimilarityNet, maps: InferenceMaps, device: torch.device
+    net: DissimilarityNet,
+    maps: InferenceMaps,
+    device: torch.device,
+    normalization: InputNormalization,
 ) -> np.ndarray:
-    """Anomaly probability (HxW float32) of a dissimilarity net on precomputed maps."""
+    """Anomaly probability (HxW float32) of a dissimilarity net on precomputed maps; the net's
+    image encoder gets ``normalization`` (its model's ``dissimilarity_image_normalization``)."""
 
     def plane(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
@@ -156,6 +159,7 @@ def dissimilarity_probability(
         torch.from_numpy(maps.semantic.astype(np.int64))[None].to(device),
         uncertainty.to(device),
         net.num_classes,
+        normalization,
         net.use_uncertainty,
     )
     return torch.softmax(logits.float(), dim=1)[0, 1].cpu().numpy()

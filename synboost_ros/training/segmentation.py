@@ -24,16 +24,12 @@ from synboost_ros.data.anomaly_sets import AnomalyDataset
 from synboost_ros.data.cityscapes import CityscapesDataset
 from synboost_ros.evaluation import evaluate_segmentation
 from synboost_ros.metrics.anomaly import ANOMALY_LABEL, AnomalyMetricAccumulator
+from synboost_ros.nn.input_normalization import normalize_input
 from synboost_ros.nn.losses import cascade_label_guidance_loss, enet_class_weights
 from synboost_ros.nn.pretrained import load_resnet50_backbone
+from synboost_ros.preprocessing import network_input, resize_labels
 from synboost_ros.stages import SegmentationStage
-from synboost_ros.training.augment import (
-    color_jitter,
-    random_hflip,
-    random_scale_crop,
-    resize_image,
-    resize_labels,
-)
+from synboost_ros.training.augment import color_jitter, random_hflip, random_scale_crop
 from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
 from synboost_ros.training.inference_maps import image_tensor
 from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
@@ -44,7 +40,6 @@ from synboost_ros.training.provenance import settings_record, training_entry
 from synboost_ros.training.sampling import SampleKey, sample_rng
 from synboost_ros.training.schedules import lambda_scheduler, poly_factor
 from synboost_ros.training.session import training_session
-from synboost_ros.uncertainty import imagenet_normalize
 
 DEFAULT_STEPS = 30_000
 DEFAULT_BATCH_SIZE = 16
@@ -146,7 +141,8 @@ def predict_train_ids(
     stage: SegmentationStage, image: np.ndarray, config: PipelineConfig, device: torch.device
 ) -> np.ndarray:
     """Predicted train ids at the image's own resolution, as the inference pipeline gives them."""
-    semantic, _, _ = stage(image_tensor(resize_image(image, config.segmentation_size)).to(device))
+    seg_input = torch.from_numpy(network_input(image, config.segmentation_size))
+    semantic, _, _ = stage(seg_input.to(device))
     ids = semantic[0].cpu().numpy().astype(np.uint8)
     return resize_labels(ids, image.shape[:2])
 
@@ -220,7 +216,7 @@ def train_segmentation(
             images = batch["image"].to(runtime.device, non_blocking=True)
             labels = batch["labels"].to(runtime.device, non_blocking=True)
             with runtime.autocast():
-                output = network(imagenet_normalize(images))
+                output = network(normalize_input(images, model.config.segmentation_normalization))
             loss = cascade_label_guidance_loss(output, labels, class_weights)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -302,7 +298,7 @@ def validate_entropy_anomaly(
     anomalous = 0
     for index in tqdm(range(len(samples)), desc="entropy anomaly AP", unit="img"):
         sample = samples[index]
-        image = image_tensor(resize_image(sample.image, config.segmentation_size)).to(device)
+        image = torch.from_numpy(network_input(sample.image, config.segmentation_size)).to(device)
         _, entropy, _ = stage(image)
         label = resize_labels(sample.label, config.segmentation_size)
         anomalous += int((label == ANOMALY_LABEL).sum())

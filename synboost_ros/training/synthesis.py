@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from synboost_ros.config import Size
+from synboost_ros.config import InputNormalization, Size
 from synboost_ros.nn.discriminator import MultiscalePatchDiscriminator
 from synboost_ros.nn.losses import (
     VGGPerceptualLoss,
@@ -21,11 +21,13 @@ from synboost_ros.nn.losses import (
     hinge_generator_loss,
 )
 from synboost_ros.nn.normalization import add_spectral_norm
+from synboost_ros.nn.perceptual import PERCEPTUAL_TAPS, PerceptualDifference
 from synboost_ros.nn.pretrained import load_torchvision_vgg
 from synboost_ros.nn.spade_generator import SPADEGenerator
 from synboost_ros.nn.vgg import VGGFeatures
+from synboost_ros.preprocessing import resize_image, resize_labels
 from synboost_ros.stages import one_hot
-from synboost_ros.training.augment import random_hflip, resize_image, resize_labels
+from synboost_ros.training.augment import random_hflip
 from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
 from synboost_ros.training.inference_maps import image_tensor
 from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
@@ -37,7 +39,6 @@ from synboost_ros.training.runtime import Runtime, no_sync
 from synboost_ros.training.sampling import SampleKey, sample_rng
 from synboost_ros.training.schedules import lambda_scheduler, linear_decay_factor
 from synboost_ros.training.session import training_session
-from synboost_ros.uncertainty import PERCEPTUAL_TAPS, PerceptualDifference
 
 DEFAULT_EPOCHS = 200
 DEFAULT_BATCH_SIZE = 8
@@ -171,8 +172,11 @@ class GANStep:
         return metrics
 
 
-def build_vgg_loss(options: SynthesisOptions, logger: MetricLogger) -> VGGPerceptualLoss | None:
-    """The VGG loss from ``--vgg-weights``, or None (disabled, with a note)."""
+def build_vgg_loss(
+    options: SynthesisOptions, normalization: InputNormalization, logger: MetricLogger
+) -> VGGPerceptualLoss | None:
+    """The VGG loss from ``--vgg-weights`` with the VGG19's input ``normalization`` (the
+    perceptual difference's, which may share its weights), or None (disabled, with a note)."""
     if options.vgg_weights is None:
         logger.note(
             "VGG perceptual loss disabled: no --vgg-weights given (a torchvision VGG19 state "
@@ -181,7 +185,7 @@ def build_vgg_loss(options: SynthesisOptions, logger: MetricLogger) -> VGGPercep
         return None
     vgg = VGGFeatures(19, PERCEPTUAL_TAPS, 1.0)
     load_torchvision_vgg(vgg, options.vgg_weights)
-    return VGGPerceptualLoss(vgg)
+    return VGGPerceptualLoss(vgg, normalization)
 
 
 def share_perceptual_vgg(
@@ -226,7 +230,7 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
                 syn_options.ndf or config.spade.ngf,
                 syn_options.discriminator_layers,
             )
-        vgg_loss = build_vgg_loss(syn_options, logger)
+        vgg_loss = build_vgg_loss(syn_options, config.perceptual_normalization, logger)
         if vgg_loss is not None:
             share_perceptual_vgg(vgg_loss, model.perceptual, logger)
             vgg_loss = vgg_loss.to(runtime.device)

@@ -1,0 +1,53 @@
+"""The perceptual difference of the paper (eq. 3) between an image and its resynthesis."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synboost_ros.config import IMAGENET_NORMALIZATION, InputNormalization
+from synboost_ros.nn.input_normalization import normalize_input
+from synboost_ros.nn.vgg import VGGFeatures
+
+# Official perceptual-difference taps of VGG19 and their weights.
+PERCEPTUAL_TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+PERCEPTUAL_TAP_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+
+class PerceptualDifference(nn.Module):
+    """Eq. 3: weighted sum over VGG19 taps of the channel-mean L1 feature difference.
+
+    V is mapped to 1 - exp(-V / scale), monotone onto [0, 1); ``normalization`` is the input
+    the VGG19 weights expect.
+    """
+
+    def __init__(
+        self,
+        width_multiplier: float = 1.0,
+        scale: float = 1.0,
+        normalization: InputNormalization = IMAGENET_NORMALIZATION,
+    ) -> None:
+        super().__init__()
+        if scale <= 0:
+            raise ValueError(f"perceptual scale must be positive, got {scale}")
+        self.vgg = VGGFeatures(19, PERCEPTUAL_TAPS, width_multiplier)
+        self.scale = scale
+        self.normalization = normalization
+
+    def forward(self, image: torch.Tensor, synthesized: torch.Tensor) -> torch.Tensor:
+        """Both inputs RGB in [0, 1], (N, 3, H, W); returns (N, 1, H, W) in [0, 1)."""
+        return 1.0 - torch.exp(-self.raw_difference(image, synthesized) / self.scale)
+
+    def raw_difference(self, image: torch.Tensor, synthesized: torch.Tensor) -> torch.Tensor:
+        """V of eq. 3 before normalisation, (N, 1, H, W), >= 0."""
+        size = image.shape[-2:]
+        pair = normalize_input(torch.cat([image, synthesized], dim=0), self.normalization)
+        difference = image.new_zeros((image.shape[0], 1, *size))
+        for weight, features in zip(PERCEPTUAL_TAP_WEIGHTS, self.vgg(pair), strict=True):
+            real, fake = features.chunk(2, dim=0)
+            tap = (real - fake).abs().mean(dim=1, keepdim=True)
+            if tap.shape[-2:] != size:
+                tap = F.interpolate(tap, size=size, mode="bicubic", align_corners=False)
+            difference = difference + weight * tap
+        return difference.clamp_min(0.0)
