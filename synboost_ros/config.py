@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from synboost_ros.classes import NUM_CLASSES
 
 Size = tuple[int, int]  # (height, width)
+# Weight-file parts of a model (``SynBoostModel``), in pipeline order.
+MODEL_PARTS = ("segmentation", "synthesis", "perceptual", "dissimilarity")
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # only tensor operators are used: the checks load without torch
+    import torch
 
 # Order of the maps the ensemble weights refer to.
 ENSEMBLE_INPUTS = ("dissimilarity", "entropy", "perceptual", "distance")

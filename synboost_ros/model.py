@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from synboost_ros.config import PipelineConfig
+from synboost_ros.config import MODEL_PARTS, PipelineConfig
 from synboost_ros.nn.dissimilarity import DissimilarityNet
 from synboost_ros.nn.icnet import ICNet
 from synboost_ros.nn.perceptual import PerceptualDifference
 from synboost_ros.nn.spade_generator import SPADEGenerator
-
-# Weight-file parts, in pipeline order.
-MODEL_PARTS = ("segmentation", "synthesis", "perceptual", "dissimilarity")
 
 
 class SynBoostModel(nn.Module):

@@ -15,6 +15,7 @@ from synboost_ros.backends.factory import create_backend
 from synboost_ros.config import PipelineConfig, Size
 from synboost_ros.ensemble import validate_weights
 from synboost_ros.model_loading import load_or_random_model
+from synboost_ros.options import DEFAULT_OPTIONS
 from synboost_ros.preprocessing import network_input, resize, resize_labels, resize_map
 
 OUTPUT_NAMES = (
@@ -57,17 +58,22 @@ class AnomalyPipeline:
     @classmethod
     def create(
         cls,
-        preset: str = "edge",
+        preset: str = DEFAULT_OPTIONS.preset,
         weights: str | Path | None = None,
-        random_weights: bool = False,
-        backend: str = "auto",
-        device: str = "auto",
-        precision: str = "fp32",
+        random_weights: bool = DEFAULT_OPTIONS.random_weights,
+        backend: str = DEFAULT_OPTIONS.backend,
+        device: str = DEFAULT_OPTIONS.device,
+        precision: str = DEFAULT_OPTIONS.precision,
         ensemble_weights: Sequence[float] | None = None,
         segmentation_size: Size | None = None,
         synthesis_size: Size | None = None,
     ) -> AnomalyPipeline:
-        """Load weights (or random ones when asked explicitly) and build a backend."""
+        """Load weights (or random ones when asked explicitly) and build a backend.
+
+        The arguments are those of ``synboost_ros.options.ModelOptions`` (their defaults and
+        rules; ``ModelOptions.pipeline_arguments`` makes them); None = the preset's or the
+        model's own value.
+        """
         model = load_or_random_model(
             preset, weights, random_weights, segmentation_size, synthesis_size
         )

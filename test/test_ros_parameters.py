@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,7 @@ from synboost_ros.ros.parameters import (
     NodeParameters,
     ParameterError,
     declare_node_parameters,
-    parameter_problems,
     parameter_spec,
-    pipeline_arguments,
     validate_parameters,
     watch_node_parameters,
 )
@@ -53,6 +52,11 @@ def test_the_shipped_yaml_holds_every_default():
         assert type(value) is type(getattr(defaults, name)), name
 
 
+def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
+    marked = set(re.findall(r"^ {4}(\w+):[^#\n]*# \(fixed\)", CONFIG.read_text(), re.MULTILINE))
+    assert marked == FIXED
+
+
 @pytest.mark.parametrize(
     ("changes", "words"),
     [
@@ -87,18 +91,18 @@ def test_each_bad_value_is_named(changes, words):
 
 def test_all_problems_are_listed_together():
     params = NodeParameters(preset="huge", overlay_alpha=2.0)
-    problems = parameter_problems(params)
+    problems = params.problems()
     assert len(problems) == 2
 
 
 def test_pipeline_arguments():
-    assert pipeline_arguments(NodeParameters()) == {
+    assert NodeParameters().pipeline_arguments() == {
         "preset": "edge",
         "weights": None,
         "random_weights": False,
         "backend": "auto",
         "device": "auto",
-        "precision": "fp16",
+        "precision": "auto",
         "ensemble_weights": None,
         "segmentation_size": None,
         "synthesis_size": None,
@@ -111,7 +115,7 @@ def test_pipeline_arguments():
         synthesis_width=128,
         ensemble_weights=(1.0, 0.0, 0.0, 0.0),
     )
-    arguments = pipeline_arguments(params)
+    arguments = params.pipeline_arguments()
     assert arguments["weights"] == "/models/edge"
     assert arguments["segmentation_size"] == (192, 256)
     assert arguments["synthesis_size"] == (64, 128)

@@ -130,7 +130,7 @@ def test_bad_arguments_are_refused():
         generate_world("unused", n=0, seed=0, size=SIZE)
 
 
-def test_cli_parses_size_and_writes_the_anomaly_format(tmp_path):
+def test_cli_parses_size_and_writes_the_anomaly_format(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     world_cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
@@ -143,5 +143,7 @@ def test_cli_parses_size_and_writes_the_anomaly_format(tmp_path):
         f"{scene_stem(1, i)}.png" for i in range(2)
     ]
     assert (tmp_path / "cityscapes" / "gtFine" / "val" / "world").is_dir()
-    with pytest.raises(argparse.ArgumentTypeError, match="HxW"):
-        world_cli.parse_size("256by512")
+    for size, reason in (("256by512", "must look like HxW"), ("4x64", "at least 8x8")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["world", "generate", "--out", "o", "--n", "1", "--size", size])
+        assert reason in capsys.readouterr().err

@@ -9,10 +9,7 @@ import torch
 
 from synboost_ros.backends.base import Backend
 from synboost_ros.model import SynBoostModel
-
-BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-PRECISION_CHOICES = ("fp32", "fp16")
+from synboost_ros.options import BACKEND_CHOICES, DEVICE_CHOICES, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -38,22 +35,21 @@ def available_backends(device: str) -> list[str]:
 
 
 def create_backend(
-    model: SynBoostModel, backend: str = "auto", device: str = "auto", precision: str = "fp32"
+    model: SynBoostModel, backend: str = "auto", device: str = "auto", precision: str = "auto"
 ) -> Backend:
-    """Build the requested backend; ``auto`` takes the first available and says which ran."""
+    """Build the requested backend; ``auto`` takes the first available and says which ran.
+
+    ``precision`` follows ``synboost_ros.options.resolve_precision`` on the resolved device.
+    """
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
-    if precision not in PRECISION_CHOICES:
-        raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {precision!r}")
     device = resolve_device(device)
-    if precision == "fp16" and device == "cpu":
-        logger.info("fp16 needs a CUDA device; running fp32 on the CPU")
-        precision = "fp32"
+    running = resolve_precision(precision, device)
     candidates = available_backends(device) if backend == "auto" else [backend]
     errors = []
     for name in candidates:
         try:
-            return _build(name, model, device, precision)
+            return _build(name, model, device, running, explicit=precision != "auto")
         except (ImportError, RuntimeError, ValueError) as error:
             if backend != "auto":
                 raise
@@ -62,7 +58,7 @@ def create_backend(
     raise RuntimeError("no backend could be created: " + "; ".join(errors))
 
 
-def _build(name: str, model: SynBoostModel, device: str, precision: str) -> Backend:
+def _build(name: str, model: SynBoostModel, device: str, precision: str, explicit: bool) -> Backend:
     if name == "torch":
         from synboost_ros.backends.torch_backend import TorchBackend
 
@@ -72,7 +68,8 @@ def _build(name: str, model: SynBoostModel, device: str, precision: str) -> Back
         from synboost_ros.export import cached_onnx
 
         if precision == "fp16":
-            logger.warning("onnxruntime runs the fp32 graphs; precision is fp32")
+            note = logger.warning if explicit else logger.info
+            note("onnxruntime runs the fp32 graphs; precision is fp32")
         return OnnxRuntimeBackend(cached_onnx(model), device)
     from synboost_ros.backends.tensorrt_backend import TensorRTBackend
 

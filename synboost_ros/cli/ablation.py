@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from synboost_ros.cli.eval import ANOMALY_FORMATS
 from synboost_ros.config import PRESETS
-from synboost_ros.training.runtime import DEVICE_CHOICES
+from synboost_ros.data.anomaly_sets import ANOMALY_FORMATS
+from synboost_ros.options import DEFAULT_PRESET, DEVICE_CHOICES
 
 ROWS = (
     ("ensemble", "full method (ensemble)"),
@@ -147,7 +147,7 @@ def _load_model(args: argparse.Namespace):
 
     preset = args.preset
     if preset is None:
-        preset = read_manifest(args.weights).preset if args.weights else "edge"
+        preset = read_manifest(args.weights).preset if args.weights else DEFAULT_PRESET
     return load_or_random_model(preset, args.weights, args.random_weights)
 
 

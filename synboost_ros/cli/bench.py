@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from synboost_ros.backends.factory import BACKEND_CHOICES
 from synboost_ros.cli.common import add_model_arguments, create_pipeline, parse_size
+from synboost_ros.options import BACKEND_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,50 +1,103 @@
-"""Arguments shared by subcommands that load a model."""
+"""Arguments shared by subcommands: the model options as flags, sizes and counts."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
+from collections.abc import Collection
+from typing import Any
 
-from synboost_ros.backends.factory import BACKEND_CHOICES, DEVICE_CHOICES, PRECISION_CHOICES
-from synboost_ros.config import PRESETS, Size
+from synboost_ros.config import Size
+from synboost_ros.options import MODEL_OPTION_NAMES, ModelOptions, OptionSpec
 
-
-def add_model_arguments(parser: argparse.ArgumentParser, default_backend: str = "auto") -> None:
-    """--preset, --weights / --random-weights, --backend, --device, --precision."""
-    parser.add_argument("--preset", default="edge", choices=sorted(PRESETS))
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--weights", help="weights folder or manifest.json (default: the shipped weights)"
-    )
-    source.add_argument(
-        "--random-weights",
-        action="store_true",
-        help="use random weights: outputs are meaningless (tests and timing only)",
-    )
-    parser.add_argument("--backend", default=default_backend, choices=BACKEND_CHOICES)
-    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    parser.add_argument("--precision", default="fp32", choices=PRECISION_CHOICES)
+_SIZE = re.compile(r"(\d+)x(\d+)")
 
 
-def parse_size(text: str) -> Size:
-    """Parse ``HxW`` (e.g. ``256x512``) into (height, width)."""
-    try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 256x512, got {text!r}") from None
-    if height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+def parse_size(text: str, minimum: int = 1) -> Size:
+    """``HxW`` (e.g. ``256x512``) -> (height, width): two whole numbers, each >= ``minimum``."""
+    match = _SIZE.fullmatch(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"size must look like HxW, e.g. 256x512, got {text!r}")
+    height, width = int(match[1]), int(match[2])
+    if height < minimum or width < minimum:
+        raise argparse.ArgumentTypeError(f"size must be at least {minimum}x{minimum}, got {text!r}")
     return height, width
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser, names: Collection[str] = MODEL_OPTION_NAMES
+) -> None:
+    """The ``ModelOptions`` fields in ``names`` as flags: ``--preset``, ``--weights`` /
+    ``--random-weights`` (one or the other), ``--backend``, ``--device``, ``--precision``,
+    ``--segmentation-size`` / ``--synthesis-size HxW``, ``--ensemble-weights W W W W``."""
+    groups: dict[str, Any] = {}
+    for item in dataclasses.fields(ModelOptions):
+        spec: OptionSpec = item.metadata["spec"]
+        if item.name not in names:
+            continue
+        target = parser
+        if spec.exclusive:
+            if spec.exclusive not in groups:
+                groups[spec.exclusive] = parser.add_mutually_exclusive_group()
+            target = groups[spec.exclusive]
+        if spec.size_of is not None:
+            stage, axis = spec.size_of
+            if axis == 0:
+                target.add_argument(
+                    f"--{stage}-size",
+                    type=parse_size,
+                    metavar="HxW",
+                    help=f"{stage} input size, multiples of {spec.step} (default: the preset's)",
+                )
+            continue
+        flag = "--" + item.name.replace("_", "-")
+        if isinstance(item.default, bool):
+            target.add_argument(flag, action="store_true", help=spec.description)
+        elif spec.count:
+            target.add_argument(
+                flag, type=float, nargs=spec.count, metavar="W", help=spec.description
+            )
+        else:
+            default = item.default or None
+            help_text = spec.description + (f" (default: {default})" if default else "")
+            target.add_argument(flag, default=default, choices=spec.choices or None, help=help_text)
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions:
+    """The ``ModelOptions`` given by the flags of ``add_model_arguments`` (others: defaults).
+
+    Raises ``ValueError`` naming every invalid value.
+    """
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(ModelOptions):
+        spec: OptionSpec = item.metadata["spec"]
+        if spec.size_of is not None:
+            stage, axis = spec.size_of
+            size = getattr(args, f"{stage}_size", None)
+            if size is not None:
+                values[item.name] = size[axis]
+            continue
+        value = getattr(args, item.name, None)
+        if value is not None:
+            values[item.name] = tuple(value) if spec.count else value
+    options = ModelOptions(**values)
+    problems = options.problems()
+    if problems:
+        raise ValueError("invalid model options: " + "; ".join(problems))
+    return options
 
 
 def create_pipeline(args: argparse.Namespace):
     """Build an ``AnomalyPipeline`` from the model arguments."""
     from synboost_ros.pipeline import AnomalyPipeline
 
-    return AnomalyPipeline.create(
-        preset=args.preset,
-        weights=args.weights,
-        random_weights=args.random_weights,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-    )
+    return AnomalyPipeline.create(**model_options(args).pipeline_arguments())

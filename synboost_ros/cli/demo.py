@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from synboost_ros.cli.common import parse_size
-from synboost_ros.config import PRESETS
+from synboost_ros.cli.common import add_model_arguments, model_options, parse_size
 from synboost_ros.demo.make_drive import (
     DEFAULT_FRAMES,
     DEFAULT_INDEX,
@@ -38,14 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="replay a drive bag through anomaly_node; report")
     run.add_argument("--bag", type=Path, help="drive bag folder (default: models/demo_drive)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder ({DEFAULT_OUT})")
-    run.add_argument("--preset", default="edge", choices=sorted(PRESETS))
-    source = run.add_mutually_exclusive_group()
-    source.add_argument("--weights", help="weights folder or manifest.json (default: shipped)")
-    source.add_argument(
-        "--random-weights",
-        action="store_true",
-        help="random weights: the maps are meaningless (shows the plumbing and timing only)",
-    )
+    add_model_arguments(run, ("preset", "weights", "random_weights"))
     run.add_argument(
         "--timeout",
         type=float,
@@ -69,13 +61,14 @@ def _make_bag(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from synboost_ros.demo.runner import DemoError, DemoOptions, run_demo
 
+    model = model_options(args)
     options = DemoOptions(
         out=args.out,
         timeout_s=args.timeout,
         bag=args.bag,
-        preset=args.preset,
-        weights=args.weights,
-        random_weights=args.random_weights,
+        preset=model.preset,
+        weights=model.weights or None,
+        random_weights=model.random_weights,
     )
     try:
         files = run_demo(options)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synboost_ros.cli.common import add_model_arguments, create_pipeline
+from synboost_ros.cli.common import add_model_arguments, create_pipeline, positive_int
+from synboost_ros.data.anomaly_sets import ANOMALY_FORMATS
 from synboost_ros.evaluation import (
     AnomalySampleLike,
     SegmentationSampleLike,
@@ -27,7 +28,6 @@ from synboost_ros.metrics.false_alarms import (
 )
 from synboost_ros.metrics.segmentation import SegmentationMetrics
 
-ANOMALY_FORMATS = ("fishyscapes", "folder")
 FORMATS = (*ANOMALY_FORMATS, "cityscapes")
 
 
@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="operating point of the false-alarm reports: the first threshold that flags this "
         "share of the anomaly pixels (default: 0.95, the FPR95 threshold)",
     )
-    parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N images")
+    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N images")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(func=run_eval)
 
@@ -278,11 +278,4 @@ def _fraction_in_unit_interval(text: str) -> float:
     value = float(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value

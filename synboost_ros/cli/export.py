@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from synboost_ros.cli.common import add_model_arguments, parse_size
+from synboost_ros.cli.common import add_model_arguments, model_options
+from synboost_ros.options import MODEL_OPTION_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,9 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     formats = parser.add_subparsers(dest="format", required=True)
     onnx_parser = formats.add_parser("onnx", help="write segmentation/synthesis/dissimilarity.onnx")
     onnx_parser.add_argument("--out", type=Path, required=True, help="output folder")
-    onnx_parser.add_argument("--segmentation-size", type=parse_size, help="HxW override")
-    onnx_parser.add_argument("--synthesis-size", type=parse_size, help="HxW override")
-    add_model_arguments(onnx_parser)
+    # The ensemble weights are a graph input, given when the graphs run.
+    add_model_arguments(onnx_parser, [n for n in MODEL_OPTION_NAMES if n != "ensemble_weights"])
     onnx_parser.set_defaults(func=run_onnx)
 
 
@@ -27,8 +27,13 @@ def run_onnx(args: argparse.Namespace) -> int:
     from synboost_ros.model_loading import load_or_random_model
     from synboost_ros.stages import stage_specs
 
+    options = model_options(args)
     model = load_or_random_model(
-        args.preset, args.weights, args.random_weights, args.segmentation_size, args.synthesis_size
+        options.preset,
+        options.weights or None,
+        options.random_weights,
+        options.segmentation_size,
+        options.synthesis_size,
     )
     paths = export_onnx(model, args.out)
     specs = stage_specs(model.config)

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-# Each module defines ``register(subparsers)`` which adds its parser and sets ``func``.
-SUBCOMMAND_MODULES = (
-    "infer",
-    "export",
-    "bench",
-    "world",
-    "train",
-    "eval",
-    "ablation",
-    "demo",
-    "weights",
-)
+from synboost_ros.cli import ablation, bench, demo, eval, export, infer, train, weights, world
+
+# Each module defines ``register(subparsers)``, which adds its parser and sets ``func``; they
+# import torch only inside the commands, so that ``--help`` stays quick.
+SUBCOMMANDS = (infer, export, bench, world, train, eval, ablation, demo, weights)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,17 +18,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="synboost", description="SynBoost pixel-wise anomaly detection for driving images."
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
-        module = importlib.import_module(f"synboost_ros.cli.{name}")
+    for module in SUBCOMMANDS:
         module.register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    from synboost_ros.weights import ModelLoadError
-
     args = build_parser().parse_args(argv)
+    from synboost_ros.weights import ModelLoadError  # after parsing: --help loads no torch
+
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, ModelLoadError) as error:

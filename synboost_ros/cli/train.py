@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synboost_ros.cli.common import parse_size
-from synboost_ros.cli.eval import ANOMALY_FORMATS
+from synboost_ros.cli.common import parse_size, positive_int
 from synboost_ros.config import PRESETS
-from synboost_ros.training.dissimilarity_data import SOURCES
-from synboost_ros.training.runtime import DEVICE_CHOICES, is_main_process
+from synboost_ros.data.anomaly_sets import ANOMALY_FORMATS
+from synboost_ros.options import DEFAULT_PRESET, DEVICE_CHOICES
+from synboost_ros.training.options import SOURCES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="torchvision VGG19 state dict (.pth/.safetensors): enables the VGG loss",
     )
-    synth.add_argument("--ndf", type=_positive_int, help="discriminator width (default: ngf)")
+    synth.add_argument("--ndf", type=positive_int, help="discriminator width (default: ngf)")
     synth.add_argument("--split", default="train", help="training split (default: train)")
     synth.set_defaults(func=_train_synth)
 
@@ -95,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="grid-search the ensemble weights on an anomaly set (--data)",
     )
     ensemble.add_argument("--format", choices=ANOMALY_FORMATS, default="fishyscapes")
-    ensemble.add_argument("--limit", type=_positive_int, help="use only the first N images")
+    ensemble.add_argument("--limit", type=positive_int, help="use only the first N images")
     ensemble.set_defaults(func=_search_ensemble)
 
 
@@ -107,13 +107,14 @@ def _common_arguments() -> argparse.ArgumentParser:
     common.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        help="preset of random initial weights (default edge); must match --init-weights",
+        help=f"preset of random initial weights (default {DEFAULT_PRESET}); must match "
+        "--init-weights",
     )
     common.add_argument("--init-weights", type=Path, help="weights folder to start from")
     length = common.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=_positive_int, help="training steps")
-    length.add_argument("--epochs", type=_positive_int, help="training epochs")
-    common.add_argument("--batch-size", type=_positive_int, help="per-process batch size")
+    length.add_argument("--steps", type=positive_int, help="training steps")
+    length.add_argument("--epochs", type=positive_int, help="training epochs")
+    common.add_argument("--batch-size", type=positive_int, help="per-process batch size")
     common.add_argument("--lr", type=float, help="learning rate (synth: generator's)")
     common.add_argument(
         "--seed",
@@ -125,9 +126,9 @@ def _common_arguments() -> argparse.ArgumentParser:
     common.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA)")
     common.add_argument("--resume", action="store_true", help="continue OUT's checkpoint")
     common.add_argument("--workers", type=int, default=2, help="data-loading processes")
-    common.add_argument("--log-every", type=_positive_int, default=10, help="steps per log row")
+    common.add_argument("--log-every", type=positive_int, default=10, help="steps per log row")
     common.add_argument(
-        "--checkpoint-every", type=_positive_int, default=500, help="steps per checkpoint"
+        "--checkpoint-every", type=positive_int, default=500, help="steps per checkpoint"
     )
     common.add_argument("--segmentation-size", type=parse_size, help="HxW (default: preset)")
     common.add_argument("--synthesis-size", type=parse_size, help="HxW (default: preset)")
@@ -207,6 +208,8 @@ def _search_ensemble(args: argparse.Namespace) -> int:
 
 
 def _report(out: Path) -> None:
+    from synboost_ros.training.runtime import is_main_process
+
     if is_main_process():
         print(f"weights written to {out}")
 
@@ -217,10 +220,3 @@ def _sources(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"sources must be among {SOURCES}, got {text!r}")
     return names
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value

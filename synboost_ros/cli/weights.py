@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synboost_ros.model import MODEL_PARTS
+from synboost_ros.config import MODEL_PARTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
+from synboost_ros.cli.common import parse_size
 from synboost_ros.data.world import generate_world
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``HxW`` (e.g. ``256x512``) into (height, width)."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"size must look like HxW, e.g. 256x512, got {text!r}")
-    height, width = int(parts[0]), int(parts[1])
-    if height < 8 or width < 8:
-        raise argparse.ArgumentTypeError(f"size must be at least 8x8, got {text!r}")
-    return height, width
+from synboost_ros.data.world.render import MIN_SIDE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--n", type=int, required=True, help="number of scenes")
     generate.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     generate.add_argument(
-        "--size", type=parse_size, default=(256, 512), help="HxW (default 256x512)"
+        "--size",
+        type=functools.partial(parse_size, minimum=MIN_SIDE),
+        default=(256, 512),
+        help=f"HxW, at least {MIN_SIDE}x{MIN_SIDE} (default 256x512)",
     )
     generate.add_argument(
         "--anomalies",

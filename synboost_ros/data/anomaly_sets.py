@@ -24,6 +24,7 @@ IMAGE_SUFFIXES: dict[str, tuple[str, ...]] = {
     "fishyscapes": (".png",),
     "folder": (".png", ".jpg", ".jpeg"),
 }
+ANOMALY_FORMATS: tuple[str, ...] = tuple(IMAGE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,9 @@ class AnomalyDataset:
     """Frames of an anomaly set, ordered by stem."""
 
     def __init__(self, root: str | Path, format: str = "fishyscapes") -> None:
-        if format not in IMAGE_SUFFIXES:
+        if format not in ANOMALY_FORMATS:
             raise ValueError(
-                f"unknown anomaly set format {format!r}; use one of {list(IMAGE_SUFFIXES)}"
+                f"unknown anomaly set format {format!r}; use one of {list(ANOMALY_FORMATS)}"
             )
         root = Path(root)
         image_dir, label_dir = root / "images", root / "labels"

@@ -28,6 +28,7 @@ from synboost_ros.demo.recording import RecordedRun
 from synboost_ros.demo.replay import DriveReplayer
 from synboost_ros.demo.replay_source import load_replay_frames
 from synboost_ros.demo.report import COUNTERS, ReportFiles, write_report
+from synboost_ros.options import DEFAULT_PRESET
 from synboost_ros.shipped import default_weights_path, models_dirs
 
 BAG_FOLDER = "demo_drive"
@@ -48,7 +49,7 @@ class DemoOptions:
     out: Path
     timeout_s: float  # for the node to come up, and for its last outputs
     bag: Path | None = None  # None = the shipped demo drive
-    preset: str = "edge"
+    preset: str = DEFAULT_PRESET
     weights: str | None = None  # None = the shipped weights of the preset
     random_weights: bool = False
 

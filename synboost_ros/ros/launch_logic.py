@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from synboost_ros.backends.factory import BACKEND_CHOICES
+from synboost_ros.options import BACKEND_CHOICES
 from synboost_ros.ros.parameters import INPUT_CHOICES
 
 PACKAGE = "synboost_ros"

@@ -38,7 +38,6 @@ from synboost_ros.ros.parameters import (
     NodeParameters,
     ParameterError,
     declare_node_parameters,
-    pipeline_arguments,
     watch_node_parameters,
 )
 from synboost_ros.weights import ModelLoadError
@@ -144,7 +143,7 @@ class AnomalyNode(Node):
 
     def _create_pipeline(self, factory: Callable[..., Any]) -> Any:
         try:
-            return factory(**pipeline_arguments(self._params))
+            return factory(**self._params.pipeline_arguments())
         except ModelLoadError as error:
             message = f"{error} ({ROS_WEIGHTS_HINT})"
         except (ValueError, ImportError, RuntimeError, OSError) as error:

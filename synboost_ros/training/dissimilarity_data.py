@@ -36,9 +36,9 @@ from synboost_ros.data.cityscapes import CityscapesSample, thing_instances, void
 from synboost_ros.model import SynBoostModel
 from synboost_ros.preprocessing import resize_labels
 from synboost_ros.training.inference_maps import MapExtractor
+from synboost_ros.training.options import SOURCES
 from synboost_ros.training.runtime import Runtime
 
-SOURCES = ("swap", "void")
 CACHE_VERSION = 1
 UNCERTAINTY_SCALE = 65535.0  # uncertainty maps are stored as uint16 fractions of [0, 1]
 

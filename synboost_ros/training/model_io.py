@@ -17,6 +17,7 @@ from synboost_ros.config import PipelineConfig, get_preset
 from synboost_ros.model import SynBoostModel
 from synboost_ros.model_loading import random_model, rebuilt_model, with_sizes
 from synboost_ros.nn.dissimilarity import DissimilarityNet
+from synboost_ros.options import DEFAULT_PRESET
 from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import extend_provenance
 from synboost_ros.weights import ModelLoadError, load_model, load_weights, save_weights
@@ -41,7 +42,7 @@ def starting_model(options: TrainOptions) -> StartingPoint:
     preset, init_weights, seed = options.preset, options.init_weights, options.seed
     segmentation_size, synthesis_size = options.segmentation_size, options.synthesis_size
     if init_weights is None:
-        config = with_sizes(get_preset(preset or "edge"), segmentation_size, synthesis_size)
+        config = with_sizes(get_preset(preset or DEFAULT_PRESET), segmentation_size, synthesis_size)
         return StartingPoint(random_model(config, seed), f"random (seed {seed})")
     model, manifest = load_model(init_weights, expected_preset=preset)
     if manifest.provenance.get(USES_UNCERTAINTY_KEY) is False:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from synboost_ros.config import Size
 
+# Generators of the dissimilarity training examples (``training/dissimilarity_data.py``).
+SOURCES = ("swap", "void")
+
 
 @dataclass(frozen=True)
 class TrainOptions:

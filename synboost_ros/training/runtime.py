@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+from synboost_ros.options import DEVICE_CHOICES
 
 
 @dataclass(frozen=True)

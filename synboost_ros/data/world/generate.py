@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from synboost_ros.data.world.render import render_scene
+from synboost_ros.data.world.render import MIN_SIDE, render_scene
 from synboost_ros.data.world.scene import sample_scene
 from synboost_ros.data.world.writer import SPLITS, scene_stem, write_anomaly_scene, write_cityscapes
 
@@ -36,8 +36,10 @@ def generate_world(
         raise ValueError(f"the seed must be non-negative, got {seed}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if size[0] < 8 or size[1] < 8:
-        raise ValueError(f"image size must be at least 8x8, got {size[0]}x{size[1]}")
+    if size[0] < MIN_SIDE or size[1] < MIN_SIDE:
+        raise ValueError(
+            f"image size must be at least {MIN_SIDE}x{MIN_SIDE}, got {size[0]}x{size[1]}"
+        )
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:

@@ -17,6 +17,7 @@ from synboost_ros.data.world.layout import Item
 from synboost_ros.data.world.scene import SceneParams
 
 DRAWERS = {**street.DRAWERS, **agents.DRAWERS, **objects.DRAWERS}
+MIN_SIDE = 8  # pixels: the smallest image height and width drawn
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ def render_scene(
     A sequence of increasing offsets drives the camera forward through the same scene.
     """
     height, width = size
-    if height < 8 or width < 8:
-        raise ValueError(f"image size must be at least 8x8, got {height}x{width}")
+    if height < MIN_SIDE or width < MIN_SIDE:
+        raise ValueError(f"image size must be at least {MIN_SIDE}x{MIN_SIDE}, got {height}x{width}")
     rng = np.random.default_rng(params.texture_seed)
     view = View(params.camera, size, params.road.curvature, camera_offset)
     horizon, _ = sky_colours(params.lighting)

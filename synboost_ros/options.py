@@ -1,0 +1,214 @@
+"""The model options of ``AnomalyPipeline.create``, the ``synboost`` commands and ``anomaly_node``.
+
+One schema: each ``ModelOptions`` field carries an ``OptionSpec`` (description, choices, range,
+read-only flag) from which ``cli/common.py`` builds the argparse flags and ``ros/parameters.py``
+the ROS parameter declarations. Plain Python: nothing here imports torch or rclpy.
+
+Precision rule (``resolve_precision``): ``auto``, the default, runs fp16 on a CUDA device and
+fp32 on the CPU; fp16 asked for on the CPU runs fp32, with one log line. The backends report
+the precision that actually runs (``synboost bench``, the node's diagnostics).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from synboost_ros.config import PRESETS, Size
+from synboost_ros.ensemble import ENSEMBLE_INPUTS, validate_weights
+
+BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+PRECISION_CHOICES = ("auto", "fp32", "fp16")
+DEFAULT_PRESET = "edge"
+SIZE_MULTIPLE = 32  # ICNet's coarsest stride and the edge SPADE generator's upsampling factor
+MAX_SIDE = 4096
+SIZE_STAGES = ("segmentation", "synthesis")
+
+# Precision that runs, by resolved device and requested precision (a new precision, e.g. bf16
+# on CPUs, is one more choice and one more entry per device).
+RUN_PRECISION: dict[str, dict[str, str]] = {
+    "cpu": {"auto": "fp32", "fp32": "fp32", "fp16": "fp32"},
+    "cuda": {"auto": "fp16", "fp32": "fp32", "fp16": "fp16"},
+}
+
+logger = logging.getLogger(__name__)
+_Options = TypeVar("_Options", bound="ModelOptions")
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """The precision that runs for ``precision`` on ``device`` (cpu or cuda), by the rule above;
+    logs when a precision that was asked for explicitly cannot run there."""
+    if precision not in PRECISION_CHOICES:
+        raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {precision!r}")
+    if device not in RUN_PRECISION:
+        raise ValueError(f"device must be one of {tuple(RUN_PRECISION)}, got {device!r}")
+    ran = RUN_PRECISION[device][precision]
+    if precision not in ("auto", ran):
+        logger.info("%s needs a CUDA device; running %s on the CPU", precision, ran)
+    return ran
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """What an option means and which values it accepts."""
+
+    description: str
+    read_only: bool = False  # fixed once the model is built (the node: once it runs)
+    choices: tuple[str, ...] = ()
+    low: float | None = None  # inclusive bounds, also shown in the ROS descriptor
+    high: float | None = None
+    step: int = 0  # integer options: allowed values are low + n * step
+    count: int = 0  # array options: the number of values
+    exclusive: str = ""  # at most one option of a group may differ from its default
+    size_of: tuple[str, int] | None = None  # (stage, 0 = height | 1 = width): one HxW flag
+
+
+def option(default: Any, description: str, **spec: Any) -> Any:
+    """A dataclass field with its ``OptionSpec``."""
+    return field(default=default, metadata={"spec": OptionSpec(description, **spec)})
+
+
+def option_spec(options: Any, name: str) -> OptionSpec:
+    """The spec of field ``name`` of an options dataclass (class or instance)."""
+    return options.__dataclass_fields__[name].metadata["spec"]
+
+
+def _side(stage: str, axis: int) -> Any:
+    what = {"segmentation": "segmentation input", "synthesis": "synthesis and dissimilarity input"}
+    return option(
+        0,
+        f"{what[stage]} {('height', 'width')[axis]}, a multiple of {SIZE_MULTIPLE}; "
+        "0 = the preset's",
+        read_only=True,
+        low=0,
+        high=MAX_SIDE,
+        step=SIZE_MULTIPLE,
+        size_of=(stage, axis),
+    )
+
+
+def _field_problems(name: str, spec: OptionSpec, value: Any) -> list[str]:
+    if spec.choices and value not in spec.choices:
+        return [f"{name} must be one of {', '.join(spec.choices)}; got {value!r}"]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{name} must be finite; got {value}"]
+    if spec.low is not None and value < spec.low:
+        return [f"{name} must be >= {spec.low:g}; got {value}"]
+    if spec.high is not None and value > spec.high:
+        return [f"{name} must be <= {spec.high:g}; got {value}"]
+    if spec.step and value % spec.step:
+        return [f"{name} must be a multiple of {spec.step} (0 = preset); got {value}"]
+    return []
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which model runs, on which backend, device and precision, at which stage sizes."""
+
+    preset: str = option(DEFAULT_PRESET, "model preset", read_only=True, choices=tuple(PRESETS))
+    weights: str = option(
+        "",
+        "weights manifest (file or folder); unset = the preset's shipped weights",
+        read_only=True,
+        exclusive="source",
+    )
+    random_weights: bool = option(
+        False,
+        "random weights instead of a file: outputs are meaningless (tests and timing only)",
+        read_only=True,
+        exclusive="source",
+    )
+    backend: str = option(
+        "auto",
+        "inference backend; auto = fastest available",
+        read_only=True,
+        choices=BACKEND_CHOICES,
+    )
+    device: str = option(
+        "auto", "device; auto = cuda when available", read_only=True, choices=DEVICE_CHOICES
+    )
+    precision: str = option(
+        "auto",
+        "precision; auto = fp16 on cuda, fp32 on the CPU; fp16 on the CPU runs fp32 "
+        "(diagnostics and bench report what ran)",
+        read_only=True,
+        choices=PRECISION_CHOICES,
+    )
+    segmentation_height: int = _side("segmentation", 0)
+    segmentation_width: int = _side("segmentation", 1)
+    synthesis_height: int = _side("synthesis", 0)
+    synthesis_width: int = _side("synthesis", 1)
+    ensemble_weights: tuple[float, ...] | None = option(
+        None,
+        f"{len(ENSEMBLE_INPUTS)} weights of {', '.join(ENSEMBLE_INPUTS)}: >= 0, not all 0; "
+        "unset = the weights stored with the model",
+        count=len(ENSEMBLE_INPUTS),
+    )
+
+    @property
+    def segmentation_size(self) -> Size | None:
+        """(height, width), or None for the preset's size."""
+        return _size(self.segmentation_height, self.segmentation_width)
+
+    @property
+    def synthesis_size(self) -> Size | None:
+        """(height, width), or None for the preset's size."""
+        return _size(self.synthesis_height, self.synthesis_width)
+
+    def replace(self: _Options, **changes: Any) -> _Options:
+        """Copy with some values changed (not validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def problems(self) -> list[str]:
+        """Every problem with these values, each naming the option and the rule; [] if valid."""
+        fields = dataclasses.fields(self)
+        problems = []
+        for item in fields:
+            problems += _field_problems(item.name, item.metadata["spec"], getattr(self, item.name))
+        for stage in SIZE_STAGES:
+            height, width = getattr(self, f"{stage}_height"), getattr(self, f"{stage}_width")
+            if (height == 0) != (width == 0):
+                problems.append(
+                    f"{stage}_height and {stage}_width must both be 0 (preset) or both set; "
+                    f"got {height}x{width}"
+                )
+        if self.ensemble_weights is not None:
+            try:
+                validate_weights(self.ensemble_weights)
+            except ValueError as error:
+                problems.append(str(error))
+        for group in sorted({f.metadata["spec"].exclusive for f in fields} - {""}):
+            given = [
+                f.name
+                for f in fields
+                if f.metadata["spec"].exclusive == group and getattr(self, f.name) != f.default
+            ]
+            if len(given) > 1:
+                problems.append(f"set either {' or '.join(given)}, not both")
+        return problems
+
+    def pipeline_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of ``AnomalyPipeline.create`` for these options."""
+        return {
+            "preset": self.preset,
+            "weights": self.weights or None,
+            "random_weights": self.random_weights,
+            "backend": self.backend,
+            "device": self.device,
+            "precision": self.precision,
+            "ensemble_weights": self.ensemble_weights,
+            "segmentation_size": self.segmentation_size,
+            "synthesis_size": self.synthesis_size,
+        }
+
+
+MODEL_OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ModelOptions))
+DEFAULT_OPTIONS = ModelOptions()
+
+
+def _size(height: int, width: int) -> Size | None:
+    return (height, width) if height or width else None

@@ -1,0 +1,147 @@
+"""The one model-options schema: precision rule, CLI flags and node parameters from it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+import pytest
+
+from synboost_ros.cli.common import add_model_arguments, model_options, parse_size, positive_int
+from synboost_ros.config import PRESETS
+from synboost_ros.options import (
+    DEFAULT_OPTIONS,
+    DEFAULT_PRESET,
+    MODEL_OPTION_NAMES,
+    PRECISION_CHOICES,
+    ModelOptions,
+    resolve_precision,
+)
+from synboost_ros.ros.parameters import NodeParameters, parameter_spec
+
+
+def model_parser(names=MODEL_OPTION_NAMES) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser, names)
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "runs"),
+    [
+        ("auto", "cuda", "fp16"),
+        ("auto", "cpu", "fp32"),
+        ("fp16", "cuda", "fp16"),
+        ("fp32", "cuda", "fp32"),
+        ("fp32", "cpu", "fp32"),
+    ],
+)
+def test_precision_rule(precision, device, runs, caplog):
+    with caplog.at_level(logging.INFO):
+        assert resolve_precision(precision, device) == runs
+    assert caplog.text == ""
+
+
+def test_fp16_on_the_cpu_runs_fp32_with_one_log_line(caplog):
+    with caplog.at_level(logging.INFO):
+        assert resolve_precision("fp16", "cpu") == "fp32"
+    assert [r.getMessage() for r in caplog.records] == [
+        "fp16 needs a CUDA device; running fp32 on the CPU"
+    ]
+
+
+def test_precision_rule_refuses_unknown_names():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("int8", "cpu")
+    with pytest.raises(ValueError, match="device must be one of"):
+        resolve_precision("auto", "auto")  # the device is resolved first
+
+
+def test_one_default_everywhere():
+    assert DEFAULT_PRESET in PRESETS
+    assert DEFAULT_OPTIONS.preset == DEFAULT_PRESET and DEFAULT_OPTIONS.precision == "auto"
+    assert PRECISION_CHOICES[0] == "auto"
+    node = NodeParameters()
+    for name in MODEL_OPTION_NAMES:
+        assert getattr(node, name) == getattr(DEFAULT_OPTIONS, name), name
+        assert parameter_spec(name) == ModelOptions.__dataclass_fields__[name].metadata["spec"]
+
+
+def test_cli_defaults_are_the_schema_defaults():
+    assert model_options(model_parser().parse_args([])) == DEFAULT_OPTIONS
+
+
+def test_every_model_option_becomes_a_flag():
+    args = model_parser().parse_args(
+        ["--preset", "light", "--weights", "/w", "--backend", "torch", "--device", "cpu",
+         "--precision", "fp16", "--segmentation-size", "192x256", "--synthesis-size", "64x128",
+         "--ensemble-weights", "1", "0", "0.5", "0"]
+    )  # fmt: skip
+    options = model_options(args)
+    assert options == ModelOptions(
+        preset="light",
+        weights="/w",
+        backend="torch",
+        device="cpu",
+        precision="fp16",
+        segmentation_height=192,
+        segmentation_width=256,
+        synthesis_height=64,
+        synthesis_width=128,
+        ensemble_weights=(1.0, 0.0, 0.5, 0.0),
+    )
+    assert options.pipeline_arguments()["segmentation_size"] == (192, 256)
+    assert options.pipeline_arguments()["weights"] == "/w"
+
+
+def test_flags_take_the_choices_of_the_schema(capsys):
+    parser = model_parser()
+    for flag, value in (("--precision", "int8"), ("--device", "gpu"), ("--preset", "huge")):
+        with pytest.raises(SystemExit):
+            parser.parse_args([flag, value])
+        assert "invalid choice" in capsys.readouterr().err
+
+
+def test_weights_and_random_weights_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        model_parser().parse_args(["--weights", "/w", "--random-weights"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="set either weights or random_weights, not both"):
+        model_options(argparse.Namespace(weights="/w", random_weights=True))
+
+
+def test_cli_values_follow_the_node_rules():
+    args = model_parser().parse_args(["--segmentation-size", "100x192"])
+    with pytest.raises(ValueError, match="segmentation_height must be a multiple of 32"):
+        model_options(args)
+    args = model_parser().parse_args(["--ensemble-weights", "0", "0", "0", "0"])
+    with pytest.raises(ValueError, match="not all 0"):
+        model_options(args)
+
+
+def test_a_subset_of_the_flags():
+    parser = model_parser(("preset", "weights", "random_weights"))
+    flags = {a.dest for a in parser._actions} - {"help"}
+    assert flags == {"preset", "weights", "random_weights"}
+    options = model_options(parser.parse_args(["--random-weights"]))
+    assert options == dataclasses.replace(DEFAULT_OPTIONS, random_weights=True)
+
+
+def test_parse_size():
+    assert parse_size("256x512") == (256, 512)
+    assert parse_size(" 32X64 ") == (32, 64)
+    for text in ("256", "axb", "256by512", "-5x3", "1x2x3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="HxW"):
+            parse_size(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 1x1"):
+        parse_size("0x5")
+    with pytest.raises(argparse.ArgumentTypeError, match="at least 8x8"):
+        parse_size("4x64", minimum=8)
+    assert parse_size("8x8", minimum=8) == (8, 8)
+
+
+def test_positive_int():
+    assert positive_int("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError, match="positive integer"):
+        positive_int("0")
