@@ -74,6 +74,6 @@ def _build(name: str, model: SynBoostModel, device: str, precision: str) -> Back
         if precision == "fp16":
             logger.warning("onnxruntime runs the fp32 graphs; precision is fp32")
         return OnnxRuntimeBackend(cached_onnx(model), device)
-    from synboost_ros.backends.tensorrt_backend import TensorRTBackend
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
     return TensorRTBackend(model, device, precision)
