@@ -24,6 +24,7 @@ IMAGE_SUFFIXES: dict[str, tuple[str, ...]] = {
     "fishyscapes": (".png",),
     "folder": (".png", ".jpg", ".jpeg"),
 }
+ANOMALY_FORMATS = tuple(IMAGE_SUFFIXES)
 
 
 @dataclass(frozen=True)
