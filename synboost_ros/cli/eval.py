@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from synboost_ros.cli.common import add_model_arguments, create_pipeline
-from synboost_ros.data.anomaly_sets import ANOMALY_FORMATS
+from synboost_ros.data.anomaly_sets import ANOMALY_FORMATS, AnomalyDataset
 from synboost_ros.evaluation import (
     AnomalyEvaluation,
     AnomalySampleLike,
@@ -98,8 +98,6 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_anomaly(args: argparse.Namespace) -> int:
-    from synboost_ros.data.anomaly_sets import AnomalyDataset
-
     samples = AnomalyDataset(args.data, args.format)
     if args.scores is not None:
         score_fn = score_file_reader(args.scores)
