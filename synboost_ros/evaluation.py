@@ -1,4 +1,5 @@
-"""Data-set evaluation loops: feed per-image predictions into the metric accumulators.
+"""Data-set evaluation loops: feed per-image predictions into the metric accumulators, and
+assemble the reports.
 
 Shared by the ``eval`` and ``ablation`` commands; the caller decides where the predictions come
 from (a model, or score files written earlier).
@@ -8,15 +9,27 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from tqdm import tqdm
 
-from synboost_ros.classes import NUM_CLASSES
-from synboost_ros.metrics.anomaly import DEFAULT_MAX_DISTINCT, AnomalyMetricAccumulator
-from synboost_ros.metrics.segmentation import ConfusionMatrixAccumulator
+from synboost_ros.classes import NUM_CLASSES, label_ids_to_train_ids
+from synboost_ros.metrics.anomaly import (
+    DEFAULT_MAX_DISTINCT,
+    TPR_TARGET,
+    AnomalyMetricAccumulator,
+    AnomalyMetrics,
+)
+from synboost_ros.metrics.false_alarms import (
+    FalseAlarmBreakdown,
+    FalseAlarmsByClass,
+    FalseAlarmsByDistance,
+    FalseAlarmsByGroup,
+)
+from synboost_ros.metrics.segmentation import ConfusionMatrixAccumulator, SegmentationMetrics
 
 
 class AnomalySampleLike(Protocol):
@@ -59,6 +72,93 @@ def evaluate_anomaly_scores(
         except ValueError as error:
             raise ValueError(f"image {sample.stem!r}: {error}") from error
     return accumulator
+
+
+@dataclass(frozen=True)
+class AnomalyEvaluation:
+    """An anomaly set's pooled metrics, with false-alarm breakdowns (``"class"``,
+    ``"distance"``) at the operating point that flags ``tpr`` of the anomaly pixels."""
+
+    accumulator: AnomalyMetricAccumulator
+    metrics: AnomalyMetrics
+    tpr: float
+    breakdowns: dict[str, FalseAlarmBreakdown]
+
+    def report(self, format: str) -> dict[str, Any]:
+        """JSON report; groups without normal pixels are left out of the breakdowns."""
+        metrics = self.metrics
+        report: dict[str, Any] = {
+            "format": format,
+            "num_images": self.accumulator.num_images,
+            "ap": metrics.ap,
+            "fpr95": metrics.fpr95,
+            "auroc": metrics.auroc,
+            "num_pixels": metrics.num_pixels,
+            "num_anomaly_pixels": metrics.num_anomaly_pixels,
+            "exact": metrics.exact,
+        }
+        for kind, breakdown in self.breakdowns.items():
+            report[f"false_alarms_by_{kind}"] = {"tpr": self.tpr, **breakdown.to_json()}
+        return report
+
+
+def evaluate_anomaly_set(
+    samples: Iterable[AnomalySampleLike],
+    score_fn: Callable[[AnomalySampleLike], np.ndarray],
+    limit: int | None = None,
+    class_ground_truth: tuple[Path, str] | None = None,
+    by_distance: bool = False,
+    tpr: float = TPR_TARGET,
+) -> AnomalyEvaluation:
+    """Pooled metrics of ``samples``; false alarms by the semantic class of a Cityscapes
+    ``(root, split)`` holding the same frames, and by distance to the nearest anomaly."""
+    observers = []
+    groups: dict[str, FalseAlarmsByGroup] = {}
+    if class_ground_truth is not None:
+        by_class = FalseAlarmsByClass()
+        observers.append(class_observer(*class_ground_truth, by_class))
+        groups["class"] = by_class
+    if by_distance:
+        by_band = FalseAlarmsByDistance()
+        observers.append(lambda sample, scores: by_band.update(scores, sample.label))
+        groups["distance"] = by_band
+    accumulator = evaluate_anomaly_scores(samples, score_fn, limit=limit, observers=observers)
+    metrics = accumulator.compute()
+    threshold = accumulator.threshold_at_tpr(tpr) if groups else None
+    breakdowns = {kind: group.compute(threshold) for kind, group in groups.items()}
+    return AnomalyEvaluation(accumulator, metrics, tpr, breakdowns)
+
+
+def class_observer(
+    root: Path, split: str, by_class: FalseAlarmsByClass
+) -> Callable[[AnomalySampleLike, np.ndarray], None]:
+    """Feeds ``by_class`` with each frame's scores and its semantic ground truth from ``root``
+    (Cityscapes layout, frames matched by stem)."""
+    from synboost_ros.data.cityscapes import CityscapesDataset
+
+    ground_truth = CityscapesDataset(root, split)
+    index_of = {ground_truth.stem(i): i for i in range(len(ground_truth))}
+
+    def observe(sample: AnomalySampleLike, scores: np.ndarray) -> None:
+        index = index_of.get(sample.stem)
+        if index is None:
+            raise FileNotFoundError(
+                f"frame {sample.stem!r} has no semantic ground truth in {root} (split {split!r})"
+            )
+        by_class.update(scores, sample.label, label_ids_to_train_ids(ground_truth.label_ids(index)))
+
+    return observe
+
+
+def segmentation_report(format: str, num_images: int, metrics: SegmentationMetrics) -> dict:
+    """JSON report of a segmentation evaluation."""
+    return {
+        "format": format,
+        "num_images": num_images,
+        "miou": metrics.miou,
+        "per_class_iou": metrics.per_class_iou,
+        "pixel_accuracy": metrics.pixel_accuracy,
+    }
 
 
 def evaluate_segmentation(

@@ -22,15 +22,25 @@ EXPORT_REVISION = 1
 
 
 def model_fingerprint(model: SynBoostModel) -> str:
-    """sha256 over configuration, exporter versions and every weight tensor."""
-    digest = hashlib.sha256()
+    """sha256 over configuration, exporter versions and the weights' identity.
+
+    The identity is what the model remembers of its weights (``weights_identity``: the part
+    files' sha256s, or a random seed), so loaded weights are not read again; a model without
+    one (built or trained in memory) has every tensor hashed instead.
+    """
+    identity = model.weights_identity
     header = {
         "config": model.config.to_dict(),
         "torch": torch.__version__,
         "opset": OPSET,
         "revision": EXPORT_REVISION,
+        "weights": identity if identity is not None else {"tensors": _tensor_digest(model)},
     }
-    digest.update(json.dumps(header, sort_keys=True).encode())
+    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
+
+
+def _tensor_digest(model: SynBoostModel) -> str:
+    digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -66,11 +76,14 @@ def export_onnx(model: SynBoostModel, out_dir: str | os.PathLike) -> dict[str, P
 
 
 def cached_onnx(
-    model: SynBoostModel, cache_dir: str | os.PathLike | None = None
+    model: SynBoostModel,
+    cache_dir: str | os.PathLike | None = None,
+    fingerprint: str | None = None,
 ) -> dict[str, Path]:
-    """Return the stage graphs for ``model``, exporting them once per fingerprint."""
+    """Return the stage graphs for ``model``, exporting them once per fingerprint
+    (``model_fingerprint(model)``, computed here unless the caller has it)."""
     root = Path(cache_dir) if cache_dir else default_cache_dir() / "onnx"
-    target = root / model_fingerprint(model)[:32]
+    target = root / (fingerprint or model_fingerprint(model))[:32]
     paths = {name: target / f"{name}.onnx" for name in STAGE_NAMES}
     if all(p.is_file() for p in paths.values()):
         return paths

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from synboost_ros.config import MODEL_PARTS, PipelineConfig
@@ -25,9 +27,37 @@ class SynBoostModel(nn.Module):
             config.perceptual_vgg_width, config.perceptual_scale, config.perceptual_normalization
         )
         self.dissimilarity = DissimilarityNet(config.num_classes, config.dissimilarity)
+        self._weights_record: tuple[dict[str, Any], tuple] | None = None
 
     def part(self, name: str) -> nn.Module:
         """Return one of ``MODEL_PARTS`` by name."""
         if name not in MODEL_PARTS:
             raise ValueError(f"unknown model part {name!r}; parts are {MODEL_PARTS}")
         return getattr(self, name)
+
+    def remember_weights(self, identity: dict[str, Any]) -> None:
+        """Record where the current weights came from (JSON data: the part files' sha256s,
+        or a random seed), so that they can be identified without reading them."""
+        state = self._tensor_state()
+        self._weights_record = None if state is None else (identity, state)
+
+    @property
+    def weights_identity(self) -> dict[str, Any] | None:
+        """The identity given to ``remember_weights``; None when none was given or a weight or
+        buffer has changed since: loaded into, trained, replaced, moved or cast (writes
+        through ``tensor.data`` are not seen)."""
+        if self._weights_record is None:
+            return None
+        identity, recorded = self._weights_record
+        return identity if self._tensor_state() == recorded else None
+
+    def _tensor_state(self) -> tuple | None:
+        # Each in-place change bumps a tensor's version counter; replacing a tensor or its
+        # storage changes its id or data pointer. Inference tensors have no version counter.
+        tensors = self.state_dict(keep_vars=True)
+        if any(tensor.is_inference() for tensor in tensors.values()):
+            return None
+        return tuple(
+            (name, id(tensor), tensor._version, tensor.data_ptr())
+            for name, tensor in tensors.items()
+        )

@@ -16,10 +16,13 @@ RANDOM_WEIGHTS_SEED = 0
 
 
 def random_model(config: PipelineConfig, seed: int = RANDOM_WEIGHTS_SEED) -> SynBoostModel:
-    """A model with deterministic random weights (outputs are meaningless)."""
+    """A model with deterministic random weights (outputs are meaningless), identified by the
+    seed and the configuration they were drawn for."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return SynBoostModel(config).eval()
+        model = SynBoostModel(config).eval()
+    model.remember_weights({"random_seed": seed, "drawn_for": config.to_dict()})
+    return model
 
 
 def load_or_random_model(
@@ -52,11 +55,15 @@ def load_or_random_model(
 
 def rebuilt_model(model: SynBoostModel, config: PipelineConfig) -> SynBoostModel:
     """The same weights in networks built for ``config``, which may differ in what no weight
-    depends on (stage sizes, perceptual scale); ``model`` itself when nothing changes."""
+    depends on (stage sizes, perceptual scale); ``model`` itself when nothing changes. The
+    weights keep their identity."""
     if config == model.config:
         return model
     resized = SynBoostModel(config)
     resized.load_state_dict(model.state_dict(), strict=True)
+    identity = model.weights_identity
+    if identity is not None:
+        resized.remember_weights(identity)
     return resized.eval()
 
 

@@ -11,10 +11,8 @@ without the normalisation fields read them as ImageNet RGB, the only normalisati
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from synboost_ros.classes import CLASS_NAMES, PALETTE
 from synboost_ros.config import PipelineConfig
+from synboost_ros.files import atomic_write, atomic_write_text, file_sha256
 from synboost_ros.model import MODEL_PARTS, SynBoostModel
 
 MANIFEST_NAME = "manifest.json"
@@ -59,15 +58,6 @@ class Manifest:
             "files": self.files,
             "provenance": self.provenance,
         }
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve_manifest_path(path: str | os.PathLike) -> Path:
@@ -108,16 +98,16 @@ def save_weights(
     for part in MODEL_PARTS:
         state = {k: v.detach().contiguous().cpu() for k, v in model.part(part).state_dict().items()}
         target = folder / f"{part}.safetensors"
-        _atomic_write(target, lambda tmp, state=state: save_file(state, str(tmp)))
+        atomic_write(target, lambda tmp, state=state: save_file(state, str(tmp)))
         files[part] = {
             "path": target.name,
-            "sha256": sha256_of(target),
+            "sha256": file_sha256(target),
             "bytes": target.stat().st_size,
         }
     manifest = Manifest(config=model.config, files=files, provenance=provenance or {})
     text = json.dumps(manifest.to_json(), indent=2) + "\n"
     manifest_path = folder / MANIFEST_NAME
-    _atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write_text(manifest_path, text)
     return manifest_path
 
 
@@ -140,7 +130,7 @@ def load_weights(
         file_path = manifest_path.parent / entry["path"]
         if not file_path.is_file():
             raise ModelLoadError(f"weights file {file_path} (part {part!r}) is missing")
-        actual = sha256_of(file_path)
+        actual = file_sha256(file_path)
         if actual != entry["sha256"]:
             raise ModelLoadError(
                 f"weights file {file_path} is corrupt or was modified: sha256 {actual} does not "
@@ -158,7 +148,8 @@ def load_model(
     expected_preset: str | None = None,
     config: PipelineConfig | None = None,
 ) -> tuple[SynBoostModel, Manifest]:
-    """Build the model described by a manifest (or ``config``) and load its weights strictly."""
+    """Build the model described by a manifest (or ``config``) and load its weights strictly;
+    the model remembers the verified sha256 of each part file (``weights_identity``)."""
     manifest, states = load_weights(path, expected_preset)
     model = SynBoostModel(config or manifest.config)
     for part, state in states.items():
@@ -169,19 +160,8 @@ def load_model(
                 f"weights {resolve_manifest_path(path)} part {part!r} do not fit preset "
                 f"{model.config.preset!r}: {str(error).splitlines()[0]}"
             ) from None
+    model.remember_weights({"sha256": {part: manifest.files[part]["sha256"] for part in states}})
     return model.eval(), manifest
-
-
-def _atomic_write(target: Path, write) -> None:
-    """Write via a temporary file in the same folder, then rename over the target."""
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def combine_weights(

@@ -13,7 +13,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from synboost_ros.classes import CLASS_NAMES, TRAIN_ID_TO_LABEL_ID
 from synboost_ros.cli.main import main
-from synboost_ros.evaluation import evaluate_segmentation
+from synboost_ros.data.anomaly_sets import AnomalyDataset
+from synboost_ros.evaluation import evaluate_anomaly_set, evaluate_segmentation, score_file_reader
 
 STEMS = ("frame_a", "frame_b", "frame_c")
 SHAPE = (12, 20)
@@ -244,3 +245,22 @@ def test_false_alarm_options_that_would_be_ignored_are_errors(anomaly_set, capsy
     )
     assert code == 2
     assert "--false-alarms-by-distance applies to anomaly formats" in err
+
+
+def test_anomaly_evaluation_without_the_cli(anomaly_set) -> None:
+    data, scores_dir = anomaly_set
+    samples, scores = AnomalyDataset(data, "folder"), score_file_reader(scores_dir)
+    plain = evaluate_anomaly_set(samples, scores)
+    assert plain.breakdowns == {}
+    report = plain.report("folder")
+    assert not any(key.startswith("false_alarms_by") for key in report)
+    assert report["num_images"] == len(STEMS)
+    assert report["ap"] == pytest.approx(expected_metrics(data, scores_dir, STEMS)["ap"])
+    banded = evaluate_anomaly_set(samples, scores, limit=2, by_distance=True, tpr=0.5)
+    breakdown = banded.breakdowns["distance"]
+    assert breakdown.threshold == banded.accumulator.threshold_at_tpr(0.5)
+    assert banded.report("folder")["false_alarms_by_distance"] == {
+        "tpr": 0.5,
+        **breakdown.to_json(),
+    }
+    assert banded.accumulator.num_images == 2

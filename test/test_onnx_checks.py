@@ -7,8 +7,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
+from synboost_ros.backends.onnx_checks import TENSORRT_OPS, check_graph_for_tensorrt  # noqa: E402
 from synboost_ros.export import cached_onnx  # noqa: E402
-from synboost_ros.onnx_checks import TENSORRT_OPS, check_graph_for_tensorrt  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -18,20 +18,22 @@ import numpy as np
 import pytest
 import torch
 
-from synboost_ros.backends import factory, tensorrt_engine
-from synboost_ros.backends.tensorrt_engine import (
-    DeviceInfo,
-    EngineBuildError,
-    EngineKey,
+from synboost_ros import files
+from synboost_ros.backends import factory
+from synboost_ros.backends.tensorrt.api import (
     EngineLoadError,
     TensorInfo,
-    engine_cache_key,
+    TensorRTModule,
     fp16_builder_flag_usable,
+    version_tuple,
+)
+from synboost_ros.backends.tensorrt.build import EngineBuildError, parser_errors
+from synboost_ros.backends.tensorrt.cache import (
+    DeviceInfo,
+    EngineKey,
+    engine_cache_key,
     gpu_device_info,
     load_or_build_engine,
-    parser_errors,
-    version_tuple,
-    write_atomically,
 )
 
 H100 = DeviceInfo("NVIDIA H100 80GB HBM3", (9, 0))
@@ -40,6 +42,7 @@ IO = (
     TensorInfo("semantic", (1, 8, 16), "int32", False),
 )
 MAGIC = b"FAKE-ENGINE:"
+GRAPH = "1f" * 32  # the fingerprint of the graph in ``onnx_file``
 
 
 class FakeTensorRT:
@@ -72,9 +75,9 @@ def onnx_file(tmp_path):
     return path
 
 
-def _load(api, onnx_file, cache_dir, expected_io=IO):
+def _load(api, onnx_file, cache_dir, expected_io=IO, graph=GRAPH, stage="segmentation"):
     return load_or_build_engine(
-        "segmentation", onnx_file, cache_dir, "fp16", H100, expected_io, api=api
+        stage, onnx_file, graph, cache_dir, "fp16", H100, expected_io, api=api
     )
 
 
@@ -115,7 +118,7 @@ def _fake_tensorrt_module(version):
 
 
 def test_backend_rejects_old_tensorrt_and_non_cuda_devices(monkeypatch, edge_random_model):
-    from synboost_ros.backends.tensorrt_backend import TensorRTBackend
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("8.6.1"))
     with pytest.raises(ImportError, match=r"TensorRT >= 10 needed, found 8\.6\.1"):
@@ -137,7 +140,8 @@ def test_gpu_device_info_without_cuda_is_a_value_error():
 # --- keys and build policy -----------------------------------------------------------------
 
 KEY_ARGS = {
-    "onnx_sha256": "ab" * 32,
+    "graph_fingerprint": "ab" * 32,
+    "stage": "synthesis",
     "trt_version": "10.3.0",
     "gpu_name": H100.name,
     "compute_capability": (9, 0),
@@ -153,7 +157,8 @@ def test_cache_key_is_stable_and_every_component_changes_it():
     reordered = dict(KEY_ARGS, input_shapes={"weights": [4], "image": [1, 3, 8, 16]})
     assert engine_cache_key(**reordered) == base
     changes = {
-        "onnx_sha256": "cd" * 32,
+        "graph_fingerprint": "cd" * 32,
+        "stage": "dissimilarity",
         "trt_version": "10.4.0",
         "gpu_name": "NVIDIA H100 PCIe",
         "compute_capability": (8, 9),
@@ -168,7 +173,7 @@ def test_cache_key_is_stable_and_every_component_changes_it():
 
 def test_engine_file_name_is_readable():
     key = EngineKey.create(**KEY_ARGS)
-    assert key.file_name("synthesis") == f"synthesis-fp16-sm90-trt10.3.0-{key.digest()[:16]}.engine"
+    assert key.file_name() == f"synthesis-fp16-sm90-trt10.3.0-{key.digest()[:16]}.engine"
 
 
 @pytest.mark.parametrize(
@@ -214,6 +219,106 @@ def test_parser_errors_name_the_failing_node():
     ]
 
 
+def _fake_builder_module(version, graph_dtype="float", parses=True):
+    """A ``tensorrt`` stand-in that records what the build configured (TensorRT 10 names)."""
+    trt = types.SimpleNamespace(__version__=version, calls=[])
+    trt.Logger = _fake_tensorrt_module(version).Logger
+    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32")
+    if version_tuple(version) >= (11, 0):
+        del trt.BuilderFlag.FP16
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
+    trt.DataType = types.SimpleNamespace(HALF="half", FLOAT="float")
+    output = types.SimpleNamespace(dtype=graph_dtype)
+    layer = types.SimpleNamespace(num_outputs=1, get_output=lambda index: output)
+    network = types.SimpleNamespace(num_layers=1, get_layer=lambda index: layer)
+
+    class Cache:
+        def __init__(self, data):
+            self.data = data
+
+        def serialize(self):
+            return self.data + b"+timings"
+
+    class Config:
+        def set_memory_pool_limit(self, pool, size):
+            trt.calls.append(("pool", pool, size))
+
+        def clear_flag(self, flag):
+            trt.calls.append(("clear", flag))
+
+        def set_flag(self, flag):
+            trt.calls.append(("set", flag))
+
+        def create_timing_cache(self, data):
+            return Cache(bytes(data))
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            self.cache = cache
+
+        def get_timing_cache(self):
+            return self.cache
+
+    class Builder:
+        def __init__(self, logger):
+            self.logger = logger
+
+        def create_network(self, flags):
+            trt.calls.append(("network", flags))
+            return network
+
+        def create_builder_config(self):
+            return Config()
+
+        def build_serialized_network(self, network, config):
+            return b"serialized"
+
+    class OnnxParser:
+        num_errors = 0 if parses else 1
+
+        def __init__(self, network, logger):
+            pass
+
+        def parse_from_file(self, path):
+            return parses
+
+        def get_error(self, index):
+            return types.SimpleNamespace(desc=lambda: "unsupported op")
+
+    trt.Builder, trt.OnnxParser = Builder, OnnxParser
+    return trt
+
+
+def test_build_sets_fp16_flag_before_10_12_and_saves_the_timing_cache(onnx_file, tmp_path):
+    trt = _fake_builder_module("10.3.0")
+    timing = tmp_path / "timing.cache"
+    timing.write_bytes(b"old")
+    data, used = TensorRTModule(trt).build(onnx_file, "fp16", 1 << 20, timing)
+    assert (data, used) == (b"serialized", "fp16")
+    assert ("network", 0) in trt.calls and ("set", "FP16") in trt.calls
+    assert ("clear", "TF32") in trt.calls and ("pool", "workspace", 1 << 20) in trt.calls
+    assert timing.read_bytes() == b"old+timings"
+
+
+@pytest.mark.parametrize("version", ["10.12.0.36", "11.0.0"])
+def test_build_from_10_12_is_strongly_typed_and_says_fp32(onnx_file, caplog, version):
+    trt = _fake_builder_module(version)
+    with caplog.at_level(logging.WARNING):
+        data, used = TensorRTModule(trt).build(onnx_file, "fp16", 1 << 20, None)
+    assert data == b"serialized"
+    assert used == "fp32" and ("network", 1 << 1) in trt.calls
+    assert ("set", "FP16") not in trt.calls
+    assert "fp16 asked, engine runs fp32" in caplog.text
+    half = _fake_builder_module(version, graph_dtype="half")
+    assert TensorRTModule(half).build(onnx_file, "fp16", 1 << 20, None)[1] == "fp16"
+
+
+def test_build_of_an_unparsable_graph_names_the_problem(onnx_file):
+    trt = _fake_builder_module("10.3.0", parses=False)
+    with pytest.raises(EngineBuildError, match=r"could not parse .*unsupported op"):
+        TensorRTModule(trt).build(onnx_file, "fp32", 1 << 20, None)
+
+
 # --- the engine cache ----------------------------------------------------------------------
 
 
@@ -234,12 +339,26 @@ def test_first_call_builds_then_cache_hits(onnx_file, tmp_path):
     assert api.builds[0].name.startswith("timing-fp16-sm90-trt10.3.0-")
 
 
-def test_changed_onnx_builds_a_new_engine(onnx_file, tmp_path):
+def test_another_graph_fingerprint_builds_a_new_engine(onnx_file, tmp_path):
     api = FakeTensorRT()
     old = _load(api, onnx_file, tmp_path)
     onnx_file.write_bytes(b"retrained-graph")
-    new = _load(api, onnx_file, tmp_path)
+    new = _load(api, onnx_file, tmp_path, graph="2e" * 32)
     assert len(api.builds) == 2 and new.path != old.path
+    assert new.path.read_bytes() == MAGIC + b"retrained-graph"
+    assert json.loads(new.path.with_suffix(".json").read_text())["key"]["graph_fingerprint"] == (
+        "2e" * 32
+    )
+
+
+def test_the_key_trusts_the_fingerprint_and_tells_stages_apart(onnx_file, tmp_path):
+    api = FakeTensorRT()
+    first = _load(api, onnx_file, tmp_path)
+    onnx_file.write_bytes(b"same-graph-exported-again")  # the file is not hashed again
+    again = _load(api, onnx_file, tmp_path)
+    other_stage = _load(api, onnx_file, tmp_path, stage="synthesis")
+    assert len(api.builds) == 2 and again.path == first.path
+    assert other_stage.path != first.path and other_stage.path.name.startswith("synthesis-")
 
 
 def test_sidecar_shape_mismatch_rebuilds(onnx_file, tmp_path, caplog):
@@ -291,27 +410,13 @@ def test_failed_write_leaves_no_partial_file(onnx_file, tmp_path, monkeypatch, c
     def disk_full(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tensorrt_engine.os, "replace", disk_full)
+    monkeypatch.setattr(files.os, "replace", disk_full)
     cache = tmp_path / "cache"
     with caplog.at_level(logging.WARNING):
         cached = _load(FakeTensorRT(), onnx_file, cache)
     assert cached.path is None and cached.engine == MAGIC + b"graph-bytes"
     assert "cannot save TensorRT engine" in caplog.text
     assert not list(cache.iterdir())
-
-
-def test_write_atomically_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
-    target = tmp_path / "x.engine"
-    write_atomically(target, b"old")
-
-    def fail_fsync(fd):
-        raise OSError(5, "I/O error")
-
-    monkeypatch.setattr(tensorrt_engine.os, "fsync", fail_fsync)
-    with pytest.raises(OSError, match="I/O error"):
-        write_atomically(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["x.engine"]
 
 
 def test_unwritable_cache_dir_falls_back_to_a_private_temp_dir(
@@ -333,7 +438,9 @@ def test_missing_onnx_and_unknown_precision_are_clear_errors(onnx_file, tmp_path
     with pytest.raises(FileNotFoundError, match="ONNX graph for stage 'segmentation' not found"):
         _load(FakeTensorRT(), tmp_path / "absent.onnx", tmp_path)
     with pytest.raises(ValueError, match="precision must be one of"):
-        load_or_build_engine("synthesis", onnx_file, tmp_path, "int8", H100, IO, FakeTensorRT())
+        load_or_build_engine(
+            "synthesis", onnx_file, GRAPH, tmp_path, "int8", H100, IO, FakeTensorRT()
+        )
 
 
 # --- real TensorRT -------------------------------------------------------------------------
@@ -362,7 +469,7 @@ def _stage_inputs(spec, config, rng):
 @pytest.mark.skipif(not _tensorrt_and_gpu(), reason="needs TensorRT and a CUDA GPU")
 def test_real_edge_engines_match_onnxruntime(edge_random_model, tmp_path, caplog):
     from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
-    from synboost_ros.backends.tensorrt_backend import TensorRTBackend
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
     from synboost_ros.export import cached_onnx
     from synboost_ros.stages import stage_specs
 

@@ -71,6 +71,6 @@ def _build(name: str, model: SynBoostModel, device: str, precision: str, explici
             note = logger.warning if explicit else logger.info
             note("onnxruntime runs the fp32 graphs; precision is fp32")
         return OnnxRuntimeBackend(cached_onnx(model), device)
-    from synboost_ros.backends.tensorrt_backend import TensorRTBackend
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
     return TensorRTBackend(model, device, precision)

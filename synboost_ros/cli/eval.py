@@ -11,21 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from synboost_ros.cli.common import add_model_arguments, create_pipeline, positive_int
-from synboost_ros.data.anomaly_sets import ANOMALY_FORMATS
+from synboost_ros.data.anomaly_sets import ANOMALY_FORMATS, AnomalyDataset
 from synboost_ros.evaluation import (
+    AnomalyEvaluation,
     AnomalySampleLike,
     SegmentationSampleLike,
-    evaluate_anomaly_scores,
+    evaluate_anomaly_set,
     evaluate_segmentation,
     score_file_reader,
+    segmentation_report,
 )
-from synboost_ros.metrics.anomaly import TPR_TARGET, AnomalyMetricAccumulator, AnomalyMetrics
-from synboost_ros.metrics.false_alarms import (
-    FalseAlarmBreakdown,
-    FalseAlarmsByClass,
-    FalseAlarmsByDistance,
-    FalseAlarmsByGroup,
-)
+from synboost_ros.metrics.anomaly import TPR_TARGET
 from synboost_ros.metrics.segmentation import SegmentationMetrics
 
 FORMATS = (*ANOMALY_FORMATS, "cityscapes")
@@ -102,54 +98,28 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_anomaly(args: argparse.Namespace) -> int:
-    from synboost_ros.data.anomaly_sets import AnomalyDataset
-
     samples = AnomalyDataset(args.data, args.format)
     if args.scores is not None:
         score_fn = score_file_reader(args.scores)
     else:
         score_fn = _model_anomaly_fn(args)
-    observers = []
-    reports: dict[str, FalseAlarmsByGroup] = {}
+    class_ground_truth = None
     if args.false_alarms_by_class is not None:
-        by_class = FalseAlarmsByClass()
-        observers.append(_class_observer(args.false_alarms_by_class, args.split, by_class))
-        reports["class"] = by_class
-    if args.false_alarms_by_distance:
-        by_distance = FalseAlarmsByDistance()
-        observers.append(lambda sample, scores: by_distance.update(scores, sample.label))
-        reports["distance"] = by_distance
-    accumulator = evaluate_anomaly_scores(samples, score_fn, limit=args.limit, observers=observers)
-    metrics = accumulator.compute()
+        class_ground_truth = (args.false_alarms_by_class, args.split)
+    evaluation = evaluate_anomaly_set(
+        samples,
+        score_fn,
+        limit=args.limit,
+        class_ground_truth=class_ground_truth,
+        by_distance=args.false_alarms_by_distance,
+        tpr=args.false_alarms_tpr,
+    )
     if args.plot is not None:
         from synboost_ros.metrics.plots import plot_curves
 
-        plot_curves(accumulator.curves(), args.plot, metrics)
-    threshold = accumulator.threshold_at_tpr(args.false_alarms_tpr) if reports else None
-    breakdowns = {kind: groups.compute(threshold) for kind, groups in reports.items()}
-    _print_anomaly(args, accumulator, metrics, breakdowns)
+        plot_curves(evaluation.accumulator.curves(), args.plot, evaluation.metrics)
+    _print_anomaly(args, evaluation)
     return 0
-
-
-def _class_observer(
-    root: Path, split: str, by_class: FalseAlarmsByClass
-) -> Callable[[AnomalySampleLike, np.ndarray], None]:
-    """Feeds ``by_class`` with each frame's scores and its semantic ground truth from ``root``."""
-    from synboost_ros.classes import label_ids_to_train_ids
-    from synboost_ros.data.cityscapes import CityscapesDataset
-
-    ground_truth = CityscapesDataset(root, split)
-    index_of = {ground_truth.stem(i): i for i in range(len(ground_truth))}
-
-    def observe(sample: AnomalySampleLike, scores: np.ndarray) -> None:
-        index = index_of.get(sample.stem)
-        if index is None:
-            raise FileNotFoundError(
-                f"frame {sample.stem!r} has no semantic ground truth in {root} (split {split!r})"
-            )
-        by_class.update(scores, sample.label, label_ids_to_train_ids(ground_truth.label_ids(index)))
-
-    return observe
 
 
 def _run_segmentation(args: argparse.Namespace) -> int:
@@ -176,27 +146,11 @@ def _model_anomaly_fn(args: argparse.Namespace) -> Callable[[AnomalySampleLike],
     return score
 
 
-def _print_anomaly(
-    args: argparse.Namespace,
-    accumulator: AnomalyMetricAccumulator,
-    metrics: AnomalyMetrics,
-    breakdowns: dict[str, FalseAlarmBreakdown],
-) -> None:
-    report = {
-        "format": args.format,
-        "num_images": accumulator.num_images,
-        "ap": metrics.ap,
-        "fpr95": metrics.fpr95,
-        "auroc": metrics.auroc,
-        "num_pixels": metrics.num_pixels,
-        "num_anomaly_pixels": metrics.num_anomaly_pixels,
-        "exact": metrics.exact,
-    }
-    for kind, breakdown in breakdowns.items():
-        report[f"false_alarms_by_{kind}"] = _breakdown_report(breakdown, args.false_alarms_tpr)
+def _print_anomaly(args: argparse.Namespace, evaluation: AnomalyEvaluation) -> None:
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(evaluation.report(args.format)))
         return
+    metrics, accumulator = evaluation.metrics, evaluation.accumulator
     rows = [
         ("format", args.format),
         ("images", str(accumulator.num_images)),
@@ -207,8 +161,8 @@ def _print_anomaly(
         ("anomaly pixels", str(metrics.num_anomaly_pixels)),
         ("exact", "yes" if metrics.exact else f"no ({accumulator.mantissa_bits} mantissa bits)"),
     ]
-    for kind, breakdown in breakdowns.items():
-        operating_point = f"TPR {args.false_alarms_tpr:g}, threshold {breakdown.threshold:.6g}"
+    for kind, breakdown in evaluation.breakdowns.items():
+        operating_point = f"TPR {evaluation.tpr:g}, threshold {breakdown.threshold:.6g}"
         rows.append((f"false alarms by {kind}", operating_point))
         rows += [
             (f"  {g.name}", f"rate {_fraction(g.rate)}  share {_fraction(g.share)}")
@@ -218,26 +172,6 @@ def _print_anomaly(
     _print_rows(rows)
 
 
-def _breakdown_report(breakdown: FalseAlarmBreakdown, tpr: float) -> dict:
-    """JSON form of a false-alarm breakdown (groups without normal pixels left out)."""
-    return {
-        "tpr": tpr,
-        "threshold": breakdown.threshold,
-        "false_alarms": breakdown.total_false_alarms,
-        "exact": breakdown.exact,
-        "groups": {
-            g.name: {
-                "normal_pixels": g.normal_pixels,
-                "false_alarms": g.false_alarms,
-                "rate": g.rate,
-                "share": g.share,
-            }
-            for g in breakdown.groups
-            if g.normal_pixels
-        },
-    }
-
-
 def _fraction(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -245,15 +179,8 @@ def _fraction(value: float | None) -> str:
 def _print_segmentation(
     args: argparse.Namespace, num_images: int, metrics: SegmentationMetrics
 ) -> None:
-    report = {
-        "format": args.format,
-        "num_images": num_images,
-        "miou": metrics.miou,
-        "per_class_iou": metrics.per_class_iou,
-        "pixel_accuracy": metrics.pixel_accuracy,
-    }
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(segmentation_report(args.format, num_images, metrics)))
         return
     rows = [
         ("format", f"{args.format} ({args.split})"),

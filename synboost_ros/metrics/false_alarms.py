@@ -55,6 +55,24 @@ class FalseAlarmBreakdown:
         """False alarms over all groups."""
         return sum(g.false_alarms for g in self.groups)
 
+    def to_json(self) -> dict:
+        """JSON form; groups without normal pixels are left out."""
+        return {
+            "threshold": self.threshold,
+            "false_alarms": self.total_false_alarms,
+            "exact": self.exact,
+            "groups": {
+                g.name: {
+                    "normal_pixels": g.normal_pixels,
+                    "false_alarms": g.false_alarms,
+                    "rate": g.rate,
+                    "share": g.share,
+                }
+                for g in self.groups
+                if g.normal_pixels
+            },
+        }
+
 
 class FalseAlarmsByGroup:
     """Accumulates normal-pixel scores per group, image by image."""

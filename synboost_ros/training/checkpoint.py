@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from synboost_ros.files import atomic_write
 from synboost_ros.training.runtime import Runtime
 
 CHECKPOINT_FORMAT = "synboost_ros.checkpoint/1"
@@ -88,14 +88,7 @@ def save_checkpoint(
         "rng": capture_rng_state(),
         "extra": dict(extra or {}),
     }
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(content, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(content, tmp))
     return path
 
 

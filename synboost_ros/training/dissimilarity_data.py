@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from tqdm import tqdm
 
 from synboost_ros.classes import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from synboost_ros.data.cityscapes import CityscapesSample, thing_instances, void_object_mask
+from synboost_ros.files import atomic_write, atomic_write_text
 from synboost_ros.model import SynBoostModel
 from synboost_ros.preprocessing import resize_labels
 from synboost_ros.training.inference_maps import MapExtractor
@@ -195,17 +194,15 @@ def cache_key(model: SynBoostModel, settings: GeneratorSettings, data_id: str) -
 def save_example(path: Path, example: DissimilarityExample) -> None:
     """Write one example as an .npz file (atomically)."""
     quantized = np.round(np.clip(example.uncertainty, 0.0, 1.0) * UNCERTAINTY_SCALE)
-    _atomic(
-        path,
-        lambda handle: np.savez_compressed(
-            handle,
-            image=example.image,
-            synthesized=example.synthesized,
-            semantic=example.semantic,
-            uncertainty=quantized.astype(np.uint16),
-            label=example.label,
-        ),
-    )
+    arrays = {
+        "image": example.image,
+        "synthesized": example.synthesized,
+        "semantic": example.semantic,
+        "uncertainty": quantized.astype(np.uint16),
+        "label": example.label,
+    }
+    # A regenerable cache of thousands of files: not fsynced.
+    atomic_write(path, lambda tmp: _write_npz(tmp, arrays), durable=False)
 
 
 def load_example(path: Path) -> DissimilarityExample:
@@ -276,7 +273,7 @@ class DissimilarityCache:
                 }
             )
         text = json.dumps({"stem": sample.stem, "examples": entries}, indent=1)
-        _atomic(self._record_path(index), lambda handle: handle.write(text.encode()))
+        atomic_write_text(self._record_path(index), text, durable=False)
 
     def examples(self, samples: Sequence[CityscapesSample]) -> list[CachedExample]:
         """All cached examples of ``samples``, in sample order."""
@@ -307,13 +304,7 @@ def label_histogram(examples: Sequence[CachedExample]) -> np.ndarray:
     return np.array([normal, anomaly], dtype=np.float64)
 
 
-def _atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder and rename it into place."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    # A stream, not a path: savez would append ".npz" to the temporary file's name.
+    with path.open("wb") as stream:
+        np.savez_compressed(stream, **arrays)

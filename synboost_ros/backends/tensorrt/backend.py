@@ -1,7 +1,7 @@
 """TensorRT backend: one cached engine per stage, run on one CUDA stream with torch buffers.
 
 The first start builds the engines (minutes per stage on a big GPU, more on a Jetson); later
-starts load them from the engine cache (see ``tensorrt_engine``).
+starts load them from the engine cache (see ``cache``).
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ import numpy as np
 import torch
 
 from synboost_ros.backends.base import Backend
-from synboost_ros.backends.tensorrt_engine import (
-    DEFAULT_WORKSPACE_BYTES,
+from synboost_ros.backends.tensorrt.api import TensorInfo, TensorRTModule
+from synboost_ros.backends.tensorrt.build import DEFAULT_WORKSPACE_BYTES, PRECISIONS
+from synboost_ros.backends.tensorrt.cache import (
     CachedEngine,
-    TensorInfo,
-    TensorRTModule,
     gpu_device_info,
     load_or_build_engine,
     usable_cache_dir,
 )
-from synboost_ros.export import cached_onnx, default_cache_dir
+from synboost_ros.export import cached_onnx, default_cache_dir, model_fingerprint
 from synboost_ros.model import SynBoostModel
 from synboost_ros.stages import STAGE_NAMES, StageSpec, stage_specs
 
@@ -66,11 +65,12 @@ class TensorRTBackend(Backend):
             raise ValueError(f"the TensorRT backend runs on device 'cuda' only, got {device!r}")
         if not torch.cuda.is_available():
             raise ValueError("device 'cuda' requested but torch sees no CUDA device")
-        if precision not in ("fp32", "fp16"):
+        if precision not in PRECISIONS:
             raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
         self.device = device
         folder = usable_cache_dir(cache_dir or default_cache_dir() / "tensorrt")
-        graphs = cached_onnx(model)
+        fingerprint = model_fingerprint(model)
+        graphs = cached_onnx(model, fingerprint=fingerprint)
         device_info = gpu_device_info()
         self._stream = torch.cuda.Stream()
         self._runners: dict[str, EngineRunner] = {}
@@ -78,6 +78,7 @@ class TensorRTBackend(Backend):
             cached = load_or_build_engine(
                 stage,
                 graphs[stage],
+                fingerprint,
                 folder,
                 precision,
                 device_info,

@@ -1,0 +1,325 @@
+"""The engine disk cache: a checked file per stage, keyed by everything the engine depends on.
+
+An engine only runs on the TensorRT version and GPU it was built for, so the cache file is
+keyed by the stage graph's fingerprint (``export.model_fingerprint``: configuration, weights
+identity, exporter versions) + stage + TensorRT version + GPU name + compute capability +
+precision + input shapes, and a JSON sidecar next to it records the key and the engine's I/O
+tensors. A file whose sidecar does not match what is expected now (Autoware-style shape check)
+or that TensorRT cannot deserialize is rebuilt. Files are written atomically
+(``files.atomic_write``); an unwritable cache folder falls back to a per-user temporary folder.
+
+TensorRT itself is reached only through a ``TensorRTApi`` (real: ``api.TensorRTModule``), so
+this logic runs without TensorRT too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from synboost_ros.backends.tensorrt.api import (
+    EngineLoadError,
+    TensorInfo,
+    TensorRTApi,
+    TensorRTModule,
+)
+from synboost_ros.backends.tensorrt.build import (
+    DEFAULT_WORKSPACE_BYTES,
+    EngineBuildError,
+    check_precision,
+)
+from synboost_ros.files import atomic_write_bytes, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+SIDECAR_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The GPU an engine is built for."""
+
+    name: str
+    compute_capability: tuple[int, int]
+
+    @property
+    def sm(self) -> str:
+        """Compute capability digits, as in ``sm90``."""
+        return sm_digits(self.compute_capability)
+
+
+def sm_digits(compute_capability: tuple[int, int]) -> str:
+    """``(9, 0)`` -> ``"90"``."""
+    return "".join(str(part) for part in compute_capability)
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """Everything a built engine depends on."""
+
+    graph_fingerprint: str
+    stage: str
+    trt_version: str
+    gpu_name: str
+    compute_capability: tuple[int, int]
+    precision: str
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...]
+
+    def digest(self) -> str:
+        """sha256 hex of the key's canonical JSON."""
+        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def file_name(self) -> str:
+        """``<stage>-<precision>-sm<cc>-trt<version>-<hash16>.engine``."""
+        sm = sm_digits(self.compute_capability)
+        version = _file_safe(self.trt_version)
+        return f"{self.stage}-{self.precision}-sm{sm}-trt{version}-{self.digest()[:16]}.engine"
+
+    @classmethod
+    def create(
+        cls,
+        graph_fingerprint: str,
+        stage: str,
+        trt_version: str,
+        gpu_name: str,
+        compute_capability: tuple[int, int],
+        precision: str,
+        input_shapes: dict[str, Sequence[int]],
+    ) -> EngineKey:
+        """Key in canonical form: plain ints, inputs sorted by name."""
+        shapes = tuple(sorted((n, tuple(int(d) for d in s)) for n, s in input_shapes.items()))
+        cc = (int(compute_capability[0]), int(compute_capability[1]))
+        return cls(graph_fingerprint, stage, trt_version, gpu_name, cc, precision, shapes)
+
+
+def engine_cache_key(
+    graph_fingerprint: str,
+    stage: str,
+    trt_version: str,
+    gpu_name: str,
+    compute_capability: tuple[int, int],
+    precision: str,
+    input_shapes: dict[str, Sequence[int]],
+) -> str:
+    """Stable hex key; changing any component changes it (input order does not matter)."""
+    return EngineKey.create(
+        graph_fingerprint, stage, trt_version, gpu_name, compute_capability, precision, input_shapes
+    ).digest()
+
+
+def timing_cache_name(trt_version: str, device: DeviceInfo, precision: str) -> str:
+    """Timing cache file shared by all stages built with one TensorRT, GPU and precision."""
+    gpu = hashlib.sha256(device.name.encode()).hexdigest()[:8]
+    return f"timing-{precision}-sm{device.sm}-trt{_file_safe(trt_version)}-{gpu}.cache"
+
+
+def _file_safe(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z.]", "_", text)
+
+
+@dataclass(frozen=True)
+class CachedEngine:
+    """A deserialized engine, where its file is (None if it could not be saved) and its I/O."""
+
+    engine: Any
+    path: Path | None
+    precision: str
+    io: tuple[TensorInfo, ...]
+
+
+def load_or_build_engine(
+    stage: str,
+    onnx_path: str | os.PathLike,
+    graph_fingerprint: str,
+    cache_dir: str | os.PathLike,
+    precision: str,
+    device_info: DeviceInfo,
+    expected_io: Sequence[TensorInfo],
+    api: TensorRTApi | None = None,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+) -> CachedEngine:
+    """Load the cached engine for ``stage`` if its sidecar and I/O match; else build it.
+
+    ``graph_fingerprint`` identifies the graph in ``onnx_path`` (the ONNX cache folder is named
+    after it), so the file is not hashed again. A cached file that does not deserialize is
+    deleted and rebuilt once. The first build of a stage takes minutes; later starts load the
+    cached file in seconds.
+    """
+    check_precision(precision)
+    api = api or TensorRTModule.load()
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise FileNotFoundError(f"ONNX graph for stage {stage!r} not found: {onnx_path}")
+    expected_io = tuple(expected_io)
+    key = EngineKey.create(
+        graph_fingerprint,
+        stage,
+        api.version,
+        device_info.name,
+        device_info.compute_capability,
+        precision,
+        {t.name: t.shape for t in expected_io if t.is_input},
+    )
+    folder = usable_cache_dir(cache_dir)
+    engine_path = folder / key.file_name()
+    cached = _load_cached(engine_path, key, expected_io, api)
+    if cached is not None:
+        return cached
+    logger.warning(
+        "building the TensorRT %s engine for stage %s: the first build takes minutes "
+        "(cached afterwards in %s)",
+        precision,
+        stage,
+        folder,
+    )
+    timing_cache = folder / timing_cache_name(api.version, device_info, precision)
+    data, used = api.build(onnx_path, precision, workspace_bytes, timing_cache)
+    engine = api.deserialize(data)
+    actual = api.io_tensors(engine)
+    if _io_json(actual) != _io_json(expected_io):
+        raise EngineBuildError(
+            f"engine built from {onnx_path} has I/O {actual}, stage {stage!r} expects {expected_io}"
+        )
+    saved = _save_engine(engine_path, data, _sidecar(key, expected_io, used))
+    return CachedEngine(engine, engine_path if saved else None, used, actual)
+
+
+def _load_cached(
+    engine_path: Path, key: EngineKey, expected_io: tuple[TensorInfo, ...], api: TensorRTApi
+) -> CachedEngine | None:
+    if not engine_path.is_file():
+        return None
+    sidecar = _read_sidecar(engine_path)
+    wanted = _sidecar(key, expected_io, precision="")
+    if sidecar is None or any(sidecar.get(k) != wanted[k] for k in ("format", "key", "io")):
+        logger.warning(
+            "cached engine %s does not match this graph/GPU/shapes; rebuilding", engine_path
+        )
+        return None
+    try:
+        engine = api.deserialize(engine_path.read_bytes())
+    except (EngineLoadError, OSError) as error:
+        logger.warning(
+            "cached engine %s is unusable (%s); deleting and rebuilding", engine_path, error
+        )
+        _remove(engine_path, _sidecar_path(engine_path))
+        return None
+    actual = api.io_tensors(engine)
+    if _io_json(actual) != wanted["io"]:
+        logger.warning(
+            "cached engine %s has I/O %s, expected %s; rebuilding", engine_path, actual, expected_io
+        )
+        return None
+    return CachedEngine(engine, engine_path, str(sidecar.get("precision", "")), actual)
+
+
+def usable_cache_dir(preferred: str | os.PathLike) -> Path:
+    """``preferred`` if a file can be written there; else a private temporary folder (warned)."""
+    preferred = Path(preferred)
+    error = _writable_error(preferred)
+    if error is None:
+        return preferred
+    fallback = Path(tempfile.gettempdir()) / f"synboost_ros-{_user_id()}" / "tensorrt"
+    if _writable_error(fallback) is not None or not _owned_by_me(fallback.parent):
+        fallback = Path(tempfile.mkdtemp(prefix="synboost_ros-tensorrt-"))
+    logger.warning(
+        "TensorRT engine cache %s is not writable (%s); using %s (engines there may not "
+        "survive a reboot: set cache_dir / SYNBOOST_CACHE_DIR to a writable folder)",
+        preferred,
+        error,
+        fallback,
+    )
+    return fallback
+
+
+def _writable_error(folder: Path) -> OSError | None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        return error
+    return None
+
+
+def _user_id() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+
+
+def _owned_by_me(folder: Path) -> bool:
+    return not hasattr(os, "getuid") or folder.stat().st_uid == os.getuid()
+
+
+def _save_engine(engine_path: Path, data: bytes, sidecar: dict) -> bool:
+    # The sidecar is written last: an engine without a matching sidecar is never trusted.
+    try:
+        atomic_write_bytes(engine_path, data)
+        atomic_write_text(_sidecar_path(engine_path), json.dumps(sidecar, indent=2))
+    except OSError as error:
+        _remove(engine_path, _sidecar_path(engine_path))
+        logger.warning(
+            "cannot save TensorRT engine %s (%s); it is rebuilt next start", engine_path, error
+        )
+        return False
+    return True
+
+
+def _sidecar(key: EngineKey, io: Sequence[TensorInfo], precision: str) -> dict:
+    return {
+        "format": SIDECAR_FORMAT,
+        "key": _json(asdict(key)),
+        "io": _io_json(io),
+        "precision": precision,
+    }
+
+
+def _io_json(io: Sequence[TensorInfo]) -> list:
+    return sorted(_json([asdict(t) for t in io]), key=lambda t: t["name"])
+
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _sidecar_path(engine_path: Path) -> Path:
+    return engine_path.with_suffix(".json")
+
+
+def _read_sidecar(engine_path: Path) -> dict | None:
+    try:
+        data = json.loads(_sidecar_path(engine_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            logger.warning("cannot remove %s: %s", path, error)
+
+
+def gpu_device_info(index: int | None = None) -> DeviceInfo:
+    """Name and compute capability of a CUDA device (default: torch's current one)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError("no CUDA device: TensorRT engines need an NVIDIA GPU")
+    props = torch.cuda.get_device_properties(
+        torch.cuda.current_device() if index is None else index
+    )
+    return DeviceInfo(props.name, (props.major, props.minor))

@@ -1,0 +1,94 @@
+"""Atomic writes and file hashes (``synboost_ros.files``)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from synboost_ros import files
+from synboost_ros.files import atomic_write, atomic_write_bytes, atomic_write_text, file_sha256
+
+
+def test_bytes_and_text_replace_the_target_and_leave_nothing_else(tmp_path):
+    target = tmp_path / "x.bin"
+    atomic_write_bytes(target, b"old")
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    text_target = tmp_path / "m.json"
+    atomic_write_text(text_target, "caf\u00e9\n", durable=False)
+    assert text_target.read_bytes() == "caf\u00e9\n".encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "x.bin"]
+
+
+def test_a_path_writer_fills_a_temporary_file_beside_the_target(tmp_path):
+    target = tmp_path / "weights.safetensors"
+    seen = []
+
+    def write(tmp):
+        seen.append(tmp)
+        assert not target.exists()  # nothing appears under the target name before the rename
+        tmp.write_bytes(b"tensors")
+
+    atomic_write(target, write)
+    assert target.read_bytes() == b"tensors"
+    assert seen[0].parent == tmp_path and seen[0] != target and not seen[0].exists()
+
+
+def test_a_failing_writer_leaves_the_old_target_and_no_temporary_file(tmp_path):
+    target = tmp_path / "checkpoint.pt"
+    target.write_bytes(b"old")
+
+    def half_then_fail(tmp):
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer broke")
+
+    def interrupted(tmp):
+        tmp.write_bytes(b"part")
+        raise KeyboardInterrupt
+
+    with pytest.raises(RuntimeError, match="writer broke"):
+        atomic_write(target, half_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, interrupted)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_a_failing_fsync_or_rename_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "x.engine"
+    atomic_write_bytes(target, b"old")
+
+    def fail(*args):
+        raise OSError(5, "I/O error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files.os, "fsync", fail)
+        with pytest.raises(OSError, match="I/O error"):
+            atomic_write_bytes(target, b"new")
+    with monkeypatch.context() as patch:
+        patch.setattr(files.os, "replace", fail)
+        with pytest.raises(OSError, match="I/O error"):
+            atomic_write_text(target, "new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.engine"]
+
+
+def test_durable_writes_fsync_and_cache_writes_do_not(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = files.os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    atomic_write_bytes(tmp_path / "durable", b"a")
+    assert len(synced) == 1
+    atomic_write_bytes(tmp_path / "cache", b"b", durable=False)
+    assert len(synced) == 1
+
+
+def test_file_sha256_reads_in_chunks(tmp_path):
+    data = bytes(range(256)) * 9000  # more than one read chunk
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+    assert file_sha256(str(path)) == file_sha256(path)
+    with pytest.raises(FileNotFoundError):
+        file_sha256(tmp_path / "absent")
