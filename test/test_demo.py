@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 from ros_test_env import isolate_ros_domain
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -16,8 +22,8 @@ from synboost_ros.cli.main import main
 from synboost_ros.data.world import render_scene, sample_scene
 from synboost_ros.demo.drive_bag import read_drive_bag
 from synboost_ros.demo.make_drive import DriveSpec, make_drive_bag, render_drive
-from synboost_ros.demo.recorder import image_array
-from synboost_ros.demo.recording import RecordedRun, parse_timing
+from synboost_ros.demo.recorder import OutputRecorder
+from synboost_ros.demo.recording import RecordedRun, stage_times
 from synboost_ros.demo.replay_source import ReplayFrame, load_replay_frames, replay_offsets_s
 from synboost_ros.demo.report import (
     TITLE_HEIGHT,
@@ -144,26 +150,56 @@ def test_recorded_run_keeps_previews_small_and_frames_bounded() -> None:
     assert frames[1].previews["semantic"].shape == (16, 32)
 
 
-def test_timing_values_parse_to_stamp_and_milliseconds() -> None:
-    stamp, times = parse_timing([("stamp", "12.000000345"), ("frame_id", "cam"), ("e2e_ms", "4.5")])
+def test_timing_values_parse_to_stage_milliseconds() -> None:
+    times = stage_times([("e2e_ms", "4.5"), ("segmentation_ms", "10.000"), ("note", "x")])
 
-    assert (stamp, times) == (12_000_000_345, {"e2e": 4.5})
-    with pytest.raises(ValueError, match="stamp"):
-        parse_timing([("e2e_ms", "1")])
+    assert times == {"e2e": 4.5, "segmentation": 10.0}
+    with pytest.raises(ValueError, match="'fast'"):
+        stage_times([("e2e_ms", "fast")])
 
 
-@pytest.mark.parametrize(
-    ("encoding", "array"),
-    [
-        ("mono8", RNG.integers(0, 19, (5, 7), dtype=np.uint8)),
-        ("rgb8", RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)),
-        ("32FC1", RNG.random((5, 7), dtype=np.float32)),
-    ],
-)
-def test_image_messages_convert_back_to_arrays(encoding: str, array: np.ndarray) -> None:
-    message = fill_image_msg(Image(), array, encoding, Header())
+def test_recorder_keys_maps_and_timing_by_their_header_stamp(monkeypatch) -> None:
+    isolate_ros_domain(monkeypatch)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    run = RecordedRun(preview_width=4)
+    recorder = OutputRecorder("/sb_rec", run, context=context)
+    source = Node("sb_rec", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(recorder)
+    head = Header(frame_id="camera")
+    head.stamp.sec, head.stamp.nanosec = 1_735_689_600, 123_456_789
+    stamp_ns = 1_735_689_600_123_456_789
+    anomaly = RNG.random((3, 5), dtype=np.float32)
+    timing = DiagnosticStatus(values=[KeyValue(key="segmentation_ms", value="12.500")])
 
-    np.testing.assert_array_equal(image_array(message), array)
+    def spin_until(done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 20.0
+        while not done() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+
+    def arrived() -> bool:
+        frame = run.frames().get(stamp_ns)
+        return frame is not None and frame.anomaly is not None and bool(frame.timing_ms)
+
+    try:
+        anomaly_pub = source.create_publisher(Image, "~/anomaly", 10)
+        timing_pub = source.create_publisher(DiagnosticArray, "~/timing", 10)
+        spin_until(lambda: bool(anomaly_pub.get_subscription_count()))
+        spin_until(lambda: bool(timing_pub.get_subscription_count()))
+        anomaly_pub.publish(fill_image_msg(Image(), anomaly, "32FC1", head))
+        timing_pub.publish(DiagnosticArray(header=head, status=[timing]))
+        spin_until(arrived)
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
+        source.destroy_node()
+        rclpy.shutdown(context=context)
+
+    frames = run.frames()
+    assert list(frames) == [stamp_ns]
+    np.testing.assert_array_equal(frames[stamp_ns].anomaly, anomaly)
+    assert frames[stamp_ns].timing_ms == {"segmentation": 12.5}
 
 
 def test_node_counters_add_up_only_when_every_frame_is_accounted() -> None:
@@ -235,3 +271,4 @@ def test_demo_run_replays_a_bag_through_the_real_node(tmp_path: Path, monkeypatc
     assert frames_accounted({k: str(v) for k, v in latency.items() if k.startswith("frames_")})
     assert 1 <= metrics["frames_scored"] <= latency["frames_out"]
     assert 0.0 <= metrics["ap"] <= 1.0
+    assert {"segmentation", "e2e"} <= set(latency["stages_ms"])  # ~/timing was recorded

@@ -12,6 +12,7 @@ import pytest
 from synboost_ros.ros.image_conversion import (
     CV_BRIDGE_ENCODINGS,
     ImageDecodeError,
+    decode_array,
     decode_compressed,
     decode_image,
     decode_image_ours,
@@ -281,3 +282,54 @@ def test_outgoing_image_refuses_a_shape_that_does_not_fit_the_encoding():
         fill_image_msg(SimpleNamespace(), RGB[..., 0], "rgb8", None)
     with pytest.raises(ValueError, match="cannot publish 'bgr16'"):
         fill_image_msg(SimpleNamespace(), RGB, "bgr16", None)
+
+
+OUTPUT_ARRAYS = {
+    "mono8": RGB[..., 0],
+    "rgb8": RGB,
+    "32FC1": RNG.standard_normal((75, 133), dtype=np.float32) * 1e3,
+}
+
+
+@pytest.mark.parametrize("encoding", OUTPUT_ARRAYS)
+def test_published_images_decode_back_to_the_same_array(encoding):
+    array = OUTPUT_ARRAYS[encoding]
+    msg = fill_image_msg(SimpleNamespace(), array, encoding, None)
+
+    decoded = decode_array(msg)
+
+    assert decoded.dtype == array.dtype and decoded.flags.writeable
+    np.testing.assert_array_equal(decoded, array)
+
+
+@pytest.mark.parametrize("encoding", OUTPUT_ARRAYS)
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_output_arrays_decode_with_row_padding_in_either_byte_order(encoding, bigendian):
+    array = OUTPUT_ARRAYS[encoding]
+    stored = array.astype(array.dtype.newbyteorder(">" if bigendian else "<"))
+    rows = stored.reshape(array.shape[0], -1).view(np.uint8)
+    padded = np.full((rows.shape[0], rows.shape[1] + 5), 0xAB, dtype=np.uint8)
+    padded[:, : rows.shape[1]] = rows
+    msg = SimpleNamespace(
+        height=array.shape[0],
+        width=array.shape[1],
+        encoding=encoding,
+        is_bigendian=int(bigendian),
+        step=padded.shape[1],
+        data=padded.tobytes(),
+    )
+
+    np.testing.assert_array_equal(decode_array(msg), array)
+
+
+def test_output_arrays_refuse_other_encodings_and_bad_sizes():
+    with pytest.raises(ImageDecodeError, match="cannot read 'bgr8' as an array"):
+        decode_array(raw_msg(RGB, "bgr8"))
+    truncated = fill_image_msg(SimpleNamespace(), OUTPUT_ARRAYS["32FC1"], "32FC1", None)
+    truncated.data = truncated.data[:-4]
+    with pytest.raises(ImageDecodeError, match="truncated data"):
+        decode_array(truncated)
+    narrow = fill_image_msg(SimpleNamespace(), RGB, "rgb8", None)
+    narrow.step = 133 * 2
+    with pytest.raises(ImageDecodeError, match="step 266 < width"):
+        decode_array(narrow)

@@ -118,14 +118,17 @@ class Collector:
         return found[-1] if found else None
 
 
-def _frame_id(msg: Any) -> str | None:
-    if isinstance(msg, DiagnosticStatus):
-        return dict(_values(msg)).get("frame_id")
+def _frame_id(msg: Any) -> str:
     return msg.header.frame_id
 
 
 def _values(status: DiagnosticStatus) -> list[tuple[str, str]]:
     return [(kv.key, kv.value) for kv in status.values]
+
+
+def _timing_values(timing: DiagnosticArray) -> dict[str, str]:
+    (status,) = timing.status
+    return dict(_values(status))
 
 
 @dataclass
@@ -189,7 +192,7 @@ def ros():
         )
         for name in ("sb", "sbc"):
             tester.create_subscription(
-                DiagnosticStatus,
+                DiagnosticArray,
                 f"{NAMESPACE}/{name}/timing",
                 collector.callback((name, "timing")),
                 10,
@@ -301,8 +304,12 @@ def check_outputs(ros: Harness, frame_id: str, sent: Header, size: tuple[int, in
     np.testing.assert_array_equal(arrays["semantic_color"], colorize(arrays["semantic"]))
     np.testing.assert_array_equal(arrays["anomaly_mask"] == 255, arrays["anomaly"] >= 0.5)
     assert set(np.unique(arrays["anomaly_mask"])) <= {0, 255}
-    timing = dict(_values(ros.collector.latest(("sb", "timing"), frame_id)))
-    assert timing["stamp"] == f"{sent.stamp.sec}.{sent.stamp.nanosec:09d}"
+    timing_msg = ros.collector.latest(("sb", "timing"), frame_id)
+    assert (timing_msg.header.stamp.sec, timing_msg.header.stamp.nanosec) == (
+        sent.stamp.sec,
+        sent.stamp.nanosec,
+    )
+    timing = _timing_values(timing_msg)
     for stage in ("decode", "preprocess", "segmentation", "synthesis", "dissimilarity"):
         assert float(timing[f"{stage}_ms"]) >= 0.0
     for stage in ("postprocess", "pipeline", "publish", "total", "e2e"):
@@ -553,7 +560,7 @@ def test_slow_pipeline_drops_frames_and_keeps_latency_bounded(ros):
     assert frames_in == frames_out + dropped  # every frame is either published or dropped
     with ros.collector._condition:
         slow = [m for m in ros.collector.messages[("sb", "timing")] if _frame_id(m) == "slow"]
-    e2e_ms = [float(dict(_values(m))["e2e_ms"]) for m in slow]
+    e2e_ms = [float(_timing_values(m)["e2e_ms"]) for m in slow]
     assert len(e2e_ms) >= 2
     # A queue of every frame would reach ~3 s * 30 Hz * 0.4 s = 36 s; the slot keeps it low.
     assert max(e2e_ms) < 10_000.0

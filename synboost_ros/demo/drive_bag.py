@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+from rclpy.time import Time
 
 IMAGE_TOPIC = "/camera/image_raw/compressed"
 LABEL_TOPIC = "/camera/anomaly_gt/compressed"
@@ -34,11 +36,15 @@ def _typestore():
     return get_typestore(Stores.ROS2_HUMBLE)
 
 
+def stamp_to_ns(stamp: Any) -> int:
+    """A rosbags builtin_interfaces/Time -> nanoseconds (rclpy's conversion)."""
+    return Time(seconds=stamp.sec, nanoseconds=stamp.nanosec).nanoseconds
+
+
 def _message(typestore, stamp_ns: int, frame_id: str, fmt: str, payload: np.ndarray):
     types = typestore.types
-    stamp = types["builtin_interfaces/msg/Time"](
-        sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000
-    )
+    sec, nanosec = Time(nanoseconds=stamp_ns).seconds_nanoseconds()
+    stamp = types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
     header = types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
     return types[COMPRESSED_IMAGE](header=header, format=fmt, data=payload)
 
@@ -90,7 +96,7 @@ def read_drive_bag(path: str | Path) -> Iterator[DriveFrame]:
     labels: dict[int, np.ndarray] = {}
     images: dict[int, np.ndarray] = {}
     for topic, _, message in read_drive_messages(path):
-        stamp = message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
+        stamp = stamp_to_ns(message.header.stamp)
         flag = cv2.IMREAD_GRAYSCALE if topic == LABEL_TOPIC else cv2.IMREAD_COLOR
         decoded = cv2.imdecode(np.asarray(message.data, dtype=np.uint8), flag)
         if decoded is None:

@@ -9,40 +9,20 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
 from sensor_msgs.msg import Image
 
-from synboost_ros.demo.recording import RECORDED_TOPICS, RecordedRun, parse_timing
+from synboost_ros.demo.recording import RECORDED_TOPICS, RecordedRun, stage_times
+from synboost_ros.ros.image_conversion import decode_array
 
 RECORD_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
 )
 TIMING_TOPIC = "timing"
-# encoding -> (element type, channels) of the outputs recorded.
-ENCODINGS = {"mono8": (np.uint8, 1), "rgb8": (np.uint8, 3), "32FC1": (np.float32, 1)}
 LOG_THROTTLE_S = 2.0
-
-
-def image_array(msg: Any) -> np.ndarray:
-    """sensor_msgs/Image (mono8, rgb8 or 32FC1) -> HxW or HxWx3 array (a copy)."""
-    if msg.encoding not in ENCODINGS:
-        raise ValueError(f"cannot record {msg.encoding!r} images; expected one of {[*ENCODINGS]}")
-    element, channels = ENCODINGS[msg.encoding]
-    dtype = np.dtype(element).newbyteorder(">" if msg.is_bigendian else "<")
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    row_bytes = width * channels * dtype.itemsize
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if step < row_bytes or data.size < height * step:
-        raise ValueError(
-            f"{msg.encoding} image {width}x{height}: step {step}, {data.size} bytes is too small"
-        )
-    rows = data[: height * step].reshape(height, step)[:, :row_bytes]
-    pixels = rows.copy().view(dtype).reshape((height, width, channels))
-    pixels = pixels.astype(dtype.newbyteorder("="))
-    return pixels[..., 0] if channels == 1 else pixels
 
 
 class OutputRecorder(Node):
@@ -62,7 +42,7 @@ class OutputRecorder(Node):
         ]
         self._output_subscriptions.append(
             self.create_subscription(
-                DiagnosticStatus, f"{self._target}/{TIMING_TOPIC}", self._on_timing, RECORD_QOS
+                DiagnosticArray, f"{self._target}/{TIMING_TOPIC}", self._on_timing, RECORD_QOS
             )
         )
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RECORD_QOS)
@@ -76,19 +56,21 @@ class OutputRecorder(Node):
 
     def _on_map(self, topic: str, msg: Image) -> None:
         received = self._now_ns()
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = Time.from_msg(msg.header.stamp).nanoseconds
         try:
-            self._run.add_map(topic, stamp, image_array(msg), received)
+            self._run.add_map(topic, stamp, decode_array(msg), received)
         except ValueError as error:
             self._log_bad(topic, error)
 
-    def _on_timing(self, msg: DiagnosticStatus) -> None:
+    def _on_timing(self, msg: DiagnosticArray) -> None:
         try:
-            stamp, times = parse_timing((value.key, value.value) for value in msg.values)
+            if len(msg.status) != 1:
+                raise ValueError(f"expected one timing status, got {len(msg.status)}")
+            times = stage_times((value.key, value.value) for value in msg.status[0].values)
         except ValueError as error:
             self._log_bad(TIMING_TOPIC, error)
             return
-        self._run.add_timing(stamp, times)
+        self._run.add_timing(Time.from_msg(msg.header.stamp).nanoseconds, times)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         received = self._now_ns()

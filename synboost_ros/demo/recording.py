@@ -58,26 +58,13 @@ def preview(topic: str, array: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(array, (new_width, height), interpolation=interpolation)
 
 
-def parse_stamp(text: str) -> int:
-    """'sec.nanosec' (as in ~/timing) -> nanoseconds."""
-    try:
-        sec, nanosec = text.split(".")
-        return int(sec) * 1_000_000_000 + int(nanosec)
-    except ValueError:
-        raise ValueError(f"timing stamp must look like 'sec.nanosec', got {text!r}") from None
-
-
-def parse_timing(values: Iterable[tuple[str, str]]) -> tuple[int, dict[str, float]]:
-    """~/timing key/values -> (stamp ns, stage -> milliseconds)."""
-    pairs = dict(values)
-    if "stamp" not in pairs:
-        raise ValueError(f"timing message has no 'stamp' value: keys {sorted(pairs)}")
-    times = {
+def stage_times(values: Iterable[tuple[str, str]]) -> dict[str, float]:
+    """~/timing key/values -> stage -> milliseconds (the ``<stage>_ms`` values)."""
+    return {
         key.removesuffix(TIMING_SUFFIX): float(value)
-        for key, value in pairs.items()
+        for key, value in values
         if key.endswith(TIMING_SUFFIX)
     }
-    return parse_stamp(pairs["stamp"]), times
 
 
 class RecordedRun:

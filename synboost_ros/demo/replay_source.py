@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synboost_ros.demo.drive_bag import IMAGE_TOPIC, LABEL_TOPIC, read_drive_messages
+from synboost_ros.demo.drive_bag import IMAGE_TOPIC, LABEL_TOPIC, read_drive_messages, stamp_to_ns
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,6 @@ class ReplayFrame:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _stamp_ns(message) -> int:
-    return message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
-
-
 def load_replay_frames(path: str | Path) -> list[ReplayFrame]:
     """Camera frames of a drive bag that have a label, in stamp order."""
     path = Path(path)
@@ -42,7 +38,7 @@ def load_replay_frames(path: str | Path) -> list[ReplayFrame]:
     images: dict[int, tuple[str, str, bytes]] = {}
     labels: dict[int, np.ndarray] = {}
     for topic, _, message in read_drive_messages(path):
-        stamp = _stamp_ns(message)
+        stamp = stamp_to_ns(message.header.stamp)
         data = np.asarray(message.data, dtype=np.uint8)
         if topic == IMAGE_TOPIC:
             images[stamp] = (message.header.frame_id, message.format, data.tobytes())

@@ -2,8 +2,10 @@
 
 Decoding works on plain attributes (``height``, ``width``, ``encoding``, ``step``,
 ``is_bigendian``, ``data``; ``format`` and ``data`` for compressed images), so any object
-with those fields can be decoded. Every decoder returns a fresh, writable HxWx3 uint8 RGB
-array, or raises ``ImageDecodeError`` naming what is wrong with the message.
+with those fields can be decoded. The camera decoders return a fresh, writable HxWx3 uint8
+RGB array; ``decode_array`` reads the package's own output encodings (``OUTPUT_ENCODINGS``,
+as ``fill_image_msg`` writes them) back into fresh arrays of their type. Every decoder raises
+``ImageDecodeError`` naming what is wrong with the message.
 
 Conversions follow cv_bridge's ``imgmsg_to_cv2(msg, "rgb8")``: ``mono16`` is scaled to 8 bit
 by 255/65535 with rounding (so 0 -> 0, 65535 -> 255, 32768 -> 128), and the Bayer encodings
@@ -106,13 +108,19 @@ def _layout_of(msg: Any) -> _Layout:
         raise ImageDecodeError(
             f"unknown encoding {msg.encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"
         )
+    _check_size(msg, layout.bytes_per_pixel)
+    return layout
+
+
+def _check_size(msg: Any, bytes_per_pixel: int) -> None:
+    """Check size, step and data length of an image of ``bytes_per_pixel``."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise ImageDecodeError(f"empty image: {width}x{height} pixels")
-    row_bytes = width * layout.bytes_per_pixel
+    row_bytes = width * bytes_per_pixel
     if step < row_bytes:
         raise ImageDecodeError(
-            f"step {step} < width * bytes per pixel = {width} * {layout.bytes_per_pixel} "
+            f"step {step} < width * bytes per pixel = {width} * {bytes_per_pixel} "
             f"= {row_bytes} for a {width}x{height} {msg.encoding} image"
         )
     size = len(msg.data)
@@ -122,22 +130,25 @@ def _layout_of(msg: Any) -> _Layout:
             f"{kind}: {size} bytes != step * height = {step} * {height} = {step * height} "
             f"for a {width}x{height} {msg.encoding} image"
         )
-    return layout
 
 
 def _pixels(msg: Any, layout: _Layout) -> np.ndarray:
+    """A view of the pixels of a checked message, in native byte order."""
+    dtype = np.dtype(np.uint16 if layout.bytes_per_channel == 2 else np.uint8)
+    return _strided(msg, dtype, layout.channels)
+
+
+def _strided(msg: Any, dtype: np.dtype, channels: int) -> np.ndarray:
     """A view of the pixels (HxW or HxWxC), skipping row padding, in native byte order."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    dtype = np.dtype(np.uint8)
-    if layout.bytes_per_channel == 2:
-        dtype = np.dtype(">u2" if msg.is_bigendian else "<u2")
+    stored = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     shape: tuple[int, ...] = (height, width)
-    strides: tuple[int, ...] = (step, layout.bytes_per_pixel)
-    if layout.channels > 1:
-        shape += (layout.channels,)
-        strides += (layout.bytes_per_channel,)
-    pixels = np.ndarray(shape, dtype=dtype, buffer=_bytes_of(msg.data), strides=strides)
-    return pixels.astype(dtype.newbyteorder("="), copy=False)
+    strides: tuple[int, ...] = (step, channels * dtype.itemsize)
+    if channels > 1:
+        shape += (channels,)
+        strides += (dtype.itemsize,)
+    pixels = np.ndarray(shape, dtype=stored, buffer=_bytes_of(msg.data), strides=strides)
+    return pixels.astype(stored.newbyteorder("="), copy=False)
 
 
 def decode_image_ours(msg: Any) -> np.ndarray:
@@ -186,6 +197,21 @@ def decode_compressed(msg: Any) -> np.ndarray:
     if bgr is None:
         raise ImageDecodeError(f"cannot decode {described}: corrupt, or not JPEG/PNG")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def decode_array(msg: Any) -> np.ndarray:
+    """sensor_msgs/Image in one of ``OUTPUT_ENCODINGS`` -> a fresh array of that encoding.
+
+    The inverse of ``fill_image_msg``: HxW (mono8 uint8, 32FC1 float32) or HxWx3 (rgb8 uint8),
+    whatever the row padding and byte order of the message.
+    """
+    if msg.encoding not in OUTPUT_ENCODINGS:
+        raise ImageDecodeError(
+            f"cannot read {msg.encoding!r} as an array; use one of {list(OUTPUT_ENCODINGS)}"
+        )
+    dtype, channels = OUTPUT_ENCODINGS[msg.encoding]
+    _check_size(msg, channels * dtype.itemsize)
+    return _strided(msg, dtype, channels).copy()
 
 
 def fill_image_msg(msg: Any, array: np.ndarray, encoding: str, header: Any) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -73,16 +73,9 @@ def render_topic(
     raise ValueError(f"unknown output topic {topic!r}")
 
 
-def stamp_text(sec: int, nanosec: int) -> str:
-    """A header stamp as 'sec.nanosec' with nine nanosecond digits."""
-    return f"{sec}.{nanosec:09d}"
-
-
-def timing_values(stamp: tuple[int, int], frame_id: str, times_ms: Mapping[str, float]) -> list:
-    """Key/value pairs of the per-frame timing status: stamp, frame_id, then ``<name>_ms``."""
-    pairs = [("stamp", stamp_text(*stamp)), ("frame_id", frame_id)]
-    pairs += [(f"{name}_ms", f"{value:.3f}") for name, value in times_ms.items()]
-    return pairs
+def timing_values(times_ms: Mapping[str, float]) -> list[tuple[str, str]]:
+    """Key/value pairs of the per-frame timing status: ``<name>_ms`` for each stage."""
+    return [(f"{name}_ms", f"{value:.3f}") for name, value in times_ms.items()]
 
 
 class OutputPublishers:
@@ -91,7 +84,7 @@ class OutputPublishers:
     def __init__(self, node: Node, publish_synthesized: bool, hardware_id: str) -> None:
         topics = [t for t in TOPIC_MAPS if t != "synthesized" or publish_synthesized]
         self._images = {t: node.create_publisher(Image, f"~/{t}", OUTPUT_QOS) for t in topics}
-        self._timing = node.create_publisher(DiagnosticStatus, f"~/{TIMING_TOPIC}", OUTPUT_QOS)
+        self._timing = node.create_publisher(DiagnosticArray, f"~/{TIMING_TOPIC}", OUTPUT_QOS)
         self._timing_name = f"{node.get_fully_qualified_name()}: frame timing"
         self._hardware_id = hardware_id
 
@@ -117,15 +110,12 @@ class OutputPublishers:
             self._images[topic].publish(fill_image_msg(Image(), array, encoding, header))
 
     def publish_timing(self, header: Any, times_ms: Mapping[str, float]) -> None:
-        """Publish the stage times of one frame, tagged with its stamp and frame_id."""
-        stamp = (header.stamp.sec, header.stamp.nanosec)
+        """Publish the stage times of one frame under its input ``header`` (stamp, frame_id)."""
         status = DiagnosticStatus(
             level=DiagnosticStatus.OK,
             name=self._timing_name,
             message="frame timing",
             hardware_id=self._hardware_id,
-            values=[
-                KeyValue(key=k, value=v) for k, v in timing_values(stamp, header.frame_id, times_ms)
-            ],
+            values=[KeyValue(key=k, value=v) for k, v in timing_values(times_ms)],
         )
-        self._timing.publish(status)
+        self._timing.publish(DiagnosticArray(header=header, status=[status]))
