@@ -30,7 +30,8 @@ from synboost_ros.training.ensemble_search import (
 from synboost_ros.training.model_io import load_dissimilarity_net
 from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.sampling import EpochSampler
-from synboost_ros.training.segmentation import train_segmentation
+from synboost_ros.training.segmentation import poly_lr_scheduler, train_segmentation
+from synboost_ros.training.synthesis import spade_lr_scheduler
 from synboost_ros.weights import ModelLoadError, load_model, read_manifest
 
 COMMON = ["--workers", "0", "--device", "cpu", "--log-every", "1"]
@@ -92,6 +93,76 @@ def test_checkpoint_loads_weights_only_and_restores_rng(tmp_path) -> None:
     assert torch.equal(fresh.weight, net.weight)
     assert fresh_sched.patience == 10
     assert fresh_opt.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"]
+
+
+def _poly_factor(step: int, total: int) -> float:
+    """The poly factor as schedules.py computed it before torch's schedulers took over."""
+    return max(0.0, 1.0 - step / total) ** 0.9
+
+
+def _spade_factor(step: int, total: int, decay_start: int) -> float:
+    """SPADE's factor as schedules.py computed it: 1, then linear to 0 at ``total``."""
+    if step < decay_start:
+        return 1.0
+    return max(0.0, 1.0 - (step - decay_start) / (total - decay_start))
+
+
+def _scheduled_lrs(optimizer, scheduler, steps: int) -> list[float]:
+    """The learning rate each of ``steps`` training steps runs with."""
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def _sgd(lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+@pytest.mark.parametrize("total", [1, 2, 7, 40])
+def test_poly_schedule_gives_the_poly_factor_at_every_step(total) -> None:
+    optimizer = _sgd(0.01)
+    lrs = _scheduled_lrs(optimizer, poly_lr_scheduler(optimizer, total), total + 3)
+
+    expected = [0.01 * _poly_factor(step, total) for step in range(total + 3)]
+    assert lrs == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert lrs[total:] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(("total", "decay_start"), [(1, 0), (2, 1), (10, 5), (9, 4), (7, 0)])
+def test_spade_schedule_is_constant_then_linear_to_zero(total, decay_start) -> None:
+    optimizer = _sgd(4e-4)
+    scheduler = spade_lr_scheduler(optimizer, total, decay_start)
+    lrs = _scheduled_lrs(optimizer, scheduler, total + 3)
+
+    expected = [4e-4 * _spade_factor(step, total, decay_start) for step in range(total + 3)]
+    assert lrs == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert lrs[:decay_start] == [4e-4] * decay_start
+    assert lrs[total:] == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="decay_start < total_steps"):
+        spade_lr_scheduler(_sgd(1.0), total, total)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda opt: poly_lr_scheduler(opt, 9), lambda opt: spade_lr_scheduler(opt, 9, 4)]
+)
+@pytest.mark.parametrize("stop", [2, 4, 5, 8])
+def test_schedules_resume_from_a_checkpoint_exactly(tmp_path, make, stop) -> None:
+    optimizer = _sgd(0.01)
+    straight = _scheduled_lrs(optimizer, make(optimizer), 11)
+    first = _sgd(0.01)
+    scheduler = make(first)
+    before = _scheduled_lrs(first, scheduler, stop)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    path = save_checkpoint(tmp_path / "c.pt", stop, {}, {"o": first}, {"s": scheduler}, scaler, {})
+    resumed = _sgd(0.01)
+    resumed_scheduler = make(resumed)
+    load_checkpoint(path, {}, {"o": resumed}, {"s": resumed_scheduler}, scaler)
+
+    after = _scheduled_lrs(resumed, resumed_scheduler, 11 - stop)
+    assert before + after == straight
 
 
 class LossRecorder:

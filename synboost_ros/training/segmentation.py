@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import PolynomialLR
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -38,7 +39,6 @@ from synboost_ros.training.model_io import save_trained_model
 from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import settings_record, training_entry
 from synboost_ros.training.sampling import SampleKey, sample_rng
-from synboost_ros.training.schedules import lambda_scheduler, poly_factor
 from synboost_ros.training.session import training_session
 
 DEFAULT_STEPS = 30_000
@@ -46,6 +46,7 @@ DEFAULT_BATCH_SIZE = 16
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}
 OPTIMIZERS = tuple(DEFAULT_LR)
 CLASS_WEIGHTINGS = ("none", "enet")
+POLY_POWER = 0.9  # ICNet / PSPNet
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class SegmentationOptions:
     class_weighting: str = "none"  # "enet": 1 / ln(1.02 + class frequency of the training split)
     anomaly_val_data: Path | None = None  # anomaly set for the softmax-entropy AP / FPR95
     anomaly_val_format: str = "fishyscapes"
+
+
+def poly_lr_scheduler(optimizer: torch.optim.Optimizer, total_steps: int) -> PolynomialLR:
+    """Poly decay, factor (1 - step / total_steps) ** 0.9; stepped once per training step."""
+    return PolynomialLR(optimizer, total_iters=total_steps, power=POLY_POWER)
 
 
 class SegmentationTrainSet(Dataset):
@@ -203,7 +209,7 @@ def train_segmentation(
         network = runtime.wrap(model.segmentation.train())
         lr = options.lr or DEFAULT_LR[seg_options.optimizer]
         optimizer = build_optimizer(network, seg_options, lr)
-        scheduler = lambda_scheduler(optimizer, poly_factor(settings.total_steps))
+        scheduler = poly_lr_scheduler(optimizer, settings.total_steps)
         scaler = runtime.grad_scaler()
         modules = {"segmentation": model.segmentation}
         optimizers = {"optimizer": optimizer}

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import ConstantLR, LinearLR, SequentialLR
 from torch.utils.data import Dataset
 
 from synboost_ros.config import InputNormalization, Size
@@ -37,7 +38,6 @@ from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import settings_record, training_entry
 from synboost_ros.training.runtime import Runtime, no_sync
 from synboost_ros.training.sampling import SampleKey, sample_rng
-from synboost_ros.training.schedules import lambda_scheduler, linear_decay_factor
 from synboost_ros.training.session import training_session
 
 DEFAULT_EPOCHS = 200
@@ -59,6 +59,22 @@ class SynthesisOptions:
     vgg_weight: float = 10.0
     decay_start_fraction: float = 0.5  # LRs decay linearly to 0 over the last half (SPADE)
     split: str = "train"
+
+
+def spade_lr_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int, decay_start: int
+) -> SequentialLR:
+    """Learning rate constant until ``decay_start``, then linear to 0 at ``total_steps`` (SPADE).
+
+    Stepped once per training step.
+    """
+    if not 0 <= decay_start < total_steps:
+        raise ValueError(f"need 0 <= decay_start < total_steps, got {decay_start}, {total_steps}")
+    constant = ConstantLR(optimizer, factor=1.0, total_iters=decay_start)
+    linear = LinearLR(
+        optimizer, start_factor=1.0, end_factor=0.0, total_iters=total_steps - decay_start
+    )
+    return SequentialLR(optimizer, [constant, linear], milestones=[decay_start])
 
 
 class SynthesisTrainSet(Dataset):
@@ -243,8 +259,10 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
                 wrapped_d.parameters(), lr=g_lr * DISCRIMINATOR_LR_FACTOR, betas=ADAM_BETAS
             ),
         }
-        decay = linear_decay_factor(total, int(total * syn_options.decay_start_fraction))
-        schedulers = {name: lambda_scheduler(opt, decay) for name, opt in optimizers.items()}
+        decay_start = int(total * syn_options.decay_start_fraction)
+        schedulers = {
+            name: spade_lr_scheduler(opt, total, decay_start) for name, opt in optimizers.items()
+        }
         scaler = runtime.grad_scaler()
         modules = {"generator": generator, "discriminator": discriminator}
         start_step = 0
