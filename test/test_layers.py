@@ -17,7 +17,7 @@ PACKAGE = "synboost_ros"
 
 # Lowest first; each entry names modules or packages directly under synboost_ros/.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("__init__", "classes", "config")),
+    ("base", ("__init__", "classes", "config", "preprocessing")),
     ("nn", ("nn",)),
     (
         "core",
@@ -40,13 +40,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ros", ("ros",)),
     ("demo", ("demo",)),
     ("cli", ("cli",)),
-)
-# Imports against the order that are known and on their way out: (importer, imported).
-ALLOWED_UPWARD: frozenset[tuple[str, str]] = frozenset(
-    {
-        # Temporary: PerceptualDifference moves from uncertainty.py into nn/ (issue 19).
-        ("synboost_ros.nn.losses", "synboost_ros.uncertainty"),
-    }
 )
 # rclpy and ROS message packages: only the ROS layer and the ROS demo talk to ROS.
 ROS_CLIENT_LAYERS = {"ros", "demo"}
@@ -132,10 +125,10 @@ ORDER = " < ".join(name for name, _ in LAYERS)
 
 
 def upward_imports(imports: Iterable[Import]) -> list[str]:
-    """One message per import of a higher layer that ``ALLOWED_UPWARD`` does not list."""
+    """One message per import of a module of a higher layer."""
     upward = []
     for item in imports:
-        if item.target.split(".")[0] != PACKAGE or (item.module, item.target) in ALLOWED_UPWARD:
+        if item.target.split(".")[0] != PACKAGE:
             continue
         own, imported = layer_of(item.module), layer_of(item.target)
         if own is not None and imported is not None and imported > own:
@@ -175,12 +168,6 @@ def test_only_the_ros_layers_import_ros_client_libraries() -> None:
         if _is_ros_client(item.target) and layer_of(item.module) not in allowed
     ]
     assert not outside, "\n".join(outside)
-
-
-def test_allowed_upward_imports_still_exist() -> None:
-    edges = {(item.module, item.target) for item in IMPORTS}
-    stale = sorted(ALLOWED_UPWARD - edges)
-    assert not stale, f"these imports are gone; remove them from ALLOWED_UPWARD: {stale}"
 
 
 @pytest.mark.parametrize(
