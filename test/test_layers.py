@@ -17,7 +17,7 @@ PACKAGE = "synboost_ros"
 
 # Lowest first; each entry names modules or packages directly under synboost_ros/.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("__init__", "classes", "config", "preprocessing")),
+    ("base", ("__init__", "classes", "config", "ensemble", "options", "preprocessing")),
     ("nn", ("nn",)),
     (
         "core",
@@ -28,7 +28,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "model_loading",
             "stages",
             "uncertainty",
-            "ensemble",
             "export",
             "metrics",
             "data",
