@@ -17,7 +17,7 @@ PACKAGE = "synboost_ros"
 
 # Lowest first; each entry names modules or packages directly under synboost_ros/.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("__init__", "classes", "config", "ensemble", "options", "preprocessing")),
+    ("base", ("__init__", "classes", "config", "ensemble", "files", "options", "preprocessing")),
     ("nn", ("nn",)),
     (
         "core",
@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "data",
         ),
     ),
-    ("backends", ("backends", "onnx_checks")),
+    ("backends", ("backends",)),
     ("pipeline", ("pipeline", "evaluation", "benchmark", "visualize")),
     ("training", ("training",)),
     ("ros", ("ros",)),
