@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,9 @@ from synboost_ros.config import PipelineConfig, Size
 from synboost_ros.ensemble import validate_weights
 from synboost_ros.model_loading import load_or_random_model
 from synboost_ros.options import DEFAULT_OPTIONS
+from synboost_ros.postprocess.gating import gate_anomaly
+from synboost_ros.postprocess.options import PostprocessOptions
+from synboost_ros.postprocess.temporal import TemporalFusion
 from synboost_ros.preprocessing import network_input, resize, resize_labels, resize_map
 
 OUTPUT_NAMES = (
@@ -48,12 +51,15 @@ class PipelineResult:
 
 
 class AnomalyPipeline:
-    """The SynBoost pipeline on one backend."""
+    """The SynBoost pipeline on one backend, with optional post-processing of the anomaly map
+    (``set_postprocess``: temporal fusion, drivable-area gating)."""
 
     def __init__(self, config: PipelineConfig, backend: Backend) -> None:
         self.config = config
         self.backend = backend
         self.ensemble_weights = np.asarray(config.ensemble_weights, dtype=np.float32)
+        self.postprocess = PostprocessOptions()
+        self._temporal = TemporalFusion()
 
     @classmethod
     def create(
@@ -101,8 +107,24 @@ class AnomalyPipeline:
         """Change the ensemble weights at run time (they are a graph input)."""
         self.ensemble_weights = np.asarray(validate_weights(weights), dtype=np.float32)
 
-    def __call__(self, image: np.ndarray, outputs: Collection[str] | None = None) -> PipelineResult:
-        """Run one HxWx3 uint8 RGB image; ``outputs`` picks the maps to return."""
+    def set_postprocess(self, options: PostprocessOptions) -> None:
+        """Change the post-processing; turning temporal fusion off forgets its state."""
+        if not options.temporal_fusion:
+            self._temporal.reset()
+        self._temporal.weight = options.temporal_weight
+        self.postprocess = options
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        outputs: Collection[str] | None = None,
+        temporal: TemporalFusion | None = None,
+    ) -> PipelineResult:
+        """Run one HxWx3 uint8 RGB image; ``outputs`` picks the maps to return.
+
+        With temporal fusion on, ``temporal`` holds the state of the camera stream the image
+        belongs to (None = the pipeline's own stream, for a single camera).
+        """
         wanted = _check_outputs(outputs)
         _check_image(image)
         timings: dict[str, float] = {}
@@ -137,6 +159,9 @@ class AnomalyPipeline:
             },
         )
         lap("dissimilarity")
+        maps["anomaly"] = self._postprocess(
+            maps["anomaly"], syn_image, syn_semantic[0], temporal if temporal is not None else self._temporal, lap
+        )
         size = (height, width)
         result = PipelineResult()
         if "semantic" in wanted:
@@ -155,6 +180,26 @@ class AnomalyPipeline:
         result.timings_ms = timings
         return result
 
+    def _postprocess(
+        self,
+        anomaly: np.ndarray,
+        image: np.ndarray,
+        semantic: np.ndarray,
+        temporal: TemporalFusion,
+        lap: Callable[[str], None],
+    ) -> np.ndarray:
+        """Temporal fusion and gating at the synthesis size, each timed as its own stage."""
+        options = self.postprocess
+        plane = anomaly.reshape(anomaly.shape[-2:])
+        if options.temporal_fusion:
+            temporal.weight = options.temporal_weight
+            plane = temporal(_gray(image), semantic.astype(np.uint8), plane)
+            lap("temporal")
+        if options.drivable_gating:
+            plane = gate_anomaly(plane, semantic, options.drivable_classes, options.gating)
+            lap("gating")
+        return plane
+
     def run_batch(
         self, images: Sequence[np.ndarray] | np.ndarray, outputs: Collection[str] | None = None
     ) -> list[PipelineResult]:
@@ -162,6 +207,12 @@ class AnomalyPipeline:
         if isinstance(images, np.ndarray) and images.ndim != 4:
             raise InvalidImageError(f"a batch must be NxHxWx3, got shape {images.shape}")
         return [self(image, outputs) for image in images]
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    """A 1x3xHxW float RGB network input in [0, 1] -> HxW uint8 grey image."""
+    rgb = (np.clip(image[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def _check_outputs(outputs: Collection[str] | None) -> set[str]:

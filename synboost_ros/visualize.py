@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
 from synboost_ros.classes import colorize
+from synboost_ros.postprocess.objects import AnomalyObject
+
+ON_DRIVABLE_COLOR = (255, 40, 40)
+OFF_DRIVABLE_COLOR = (255, 210, 0)
 
 
 def semantic_color(semantic: np.ndarray) -> np.ndarray:
@@ -38,3 +44,20 @@ def read_rgb(path: str) -> np.ndarray:
     if image is None:
         raise ValueError(f"cannot read image {path}: missing, unreadable or not an image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def draw_objects(image: np.ndarray, objects: Sequence[AnomalyObject]) -> np.ndarray:
+    """A copy of an RGB image with each object's box and max score: red when it stands on the
+    drivable area, yellow elsewhere."""
+    drawn = image.copy()
+    scale = 0.35 if image.shape[1] < 640 else 0.5
+    for obj in objects:
+        color = ON_DRIVABLE_COLOR if obj.on_drivable else OFF_DRIVABLE_COLOR
+        corner = (obj.x + obj.width - 1, obj.y + obj.height - 1)
+        cv2.rectangle(drawn, (obj.x, obj.y), corner, color, 1, cv2.LINE_AA)
+        origin = (obj.x, max(obj.y - 3, 8))
+        cv2.putText(
+            drawn, f"{obj.max_score:.2f}", origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1,
+            cv2.LINE_AA,
+        )  # fmt: skip
+    return drawn

@@ -145,6 +145,17 @@ class AnomalyMetricAccumulator:
         )
         return float(thresholds[np.argmax(tpr >= target)])
 
+    def threshold_best_f1(self) -> float:
+        """The score threshold of the best pixel F1 on the pooled precision-recall curve (a
+        pixel counts as flagged at or above it); SegmentMeIfYouCan binarises its maps there."""
+        y_true, y_score, weight = self._weighted_samples()
+        precision, recall, thresholds = precision_recall_curve(
+            y_true, y_score, sample_weight=weight
+        )
+        total = precision[:-1] + recall[:-1]
+        f1 = np.divide(2 * precision[:-1] * recall[:-1], total, out=np.zeros_like(total), where=total > 0)
+        return float(thresholds[int(np.argmax(f1))])
+
     def counts_at_or_above(self, threshold: float) -> tuple[int, int]:
         """Anomaly and normal pixels scored at or above ``threshold``.
 

@@ -1,0 +1,29 @@
+"""Which post-processing steps the pipeline applies to the anomaly map, and their settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from synboost_ros.postprocess.drivable import DEFAULT_DRIVABLE_CLASSES, parse_class_names
+from synboost_ros.postprocess.gating import GatingSettings
+from synboost_ros.postprocess.temporal import DEFAULT_WEIGHT, MAX_WEIGHT
+
+
+@dataclass(frozen=True)
+class PostprocessOptions:
+    """Temporal fusion and drivable-area gating (both off by default; README has the figures).
+
+    Both run at the synthesis size, before the maps are resized to the camera resolution.
+    """
+
+    temporal_fusion: bool = False
+    temporal_weight: float = DEFAULT_WEIGHT
+    drivable_gating: bool = False
+    gating: GatingSettings = field(default_factory=GatingSettings)
+    drivable_classes: tuple[int, ...] = parse_class_names(DEFAULT_DRIVABLE_CLASSES)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.temporal_weight <= MAX_WEIGHT:
+            raise ValueError(
+                f"temporal weight must be in [0, {MAX_WEIGHT}], got {self.temporal_weight}"
+            )
