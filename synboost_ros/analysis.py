@@ -6,22 +6,17 @@ offline bag processing and the demo report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from synboost_ros.pipeline import PipelineResult
-from synboost_ros.postprocess.objects import ObjectMap, ObjectSettings, extract_objects
-from synboost_ros.postprocess.summary import AnomalySummary, SummarySettings, summarize
+from synboost_ros.postprocess.objects import ObjectMap, extract_objects
+from synboost_ros.postprocess.options import AnalysisSettings
+from synboost_ros.postprocess.summary import AnomalySummary, summarize
+
+__all__ = ["ANALYSIS_MAPS", "AnalysisSettings", "FrameAnalysis", "analyze"]
 
 # Pipeline outputs the analysis reads.
 ANALYSIS_MAPS = frozenset({"anomaly", "semantic"})
-
-
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """Object extraction (with the drivable classes) and summary thresholds."""
-
-    objects: ObjectSettings = field(default_factory=ObjectSettings)
-    summary: SummarySettings = field(default_factory=SummarySettings)
 
 
 @dataclass(frozen=True)

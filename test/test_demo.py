@@ -30,11 +30,23 @@ from synboost_ros.demo.report import (
     anomaly_metrics,
     contact_sheet,
     latency_summary,
+    summary_report,
     write_report,
 )
 from synboost_ros.demo.runner import frames_accounted, resolve_weights
 from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator
+from synboost_ros.metrics.components import ComponentMetrics
+from synboost_ros.postprocess.objects import AnomalyObject
+from synboost_ros.postprocess.objects import extract_objects
+from synboost_ros.postprocess.summary import summarize
+from synboost_ros.ros.anomaly_messages import (
+    ReceivedBox,
+    objects_message,
+    objects_message_type,
+    summary_message,
+)
 from synboost_ros.ros.image_conversion import fill_image_msg
+from synboost_ros.visualize import ON_DRIVABLE_COLOR
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (48, 96)
@@ -68,6 +80,17 @@ def _recorded(stamps: list[int], *, missing: str | None = None) -> RecordedRun:
     return run
 
 
+def _with_summaries(run: RecordedRun, stamps: list[int], alarms: list[bool]) -> RecordedRun:
+    """Add a summary per frame (alarm as given) and one box on the drivable area."""
+    for stamp, alarm in zip(stamps, alarms, strict=True):
+        values = {"alarm": "true" if alarm else "false", "max_score_drivable": "0.8"}
+        values.update({"anomalous_share_drivable": "0.01", "objects": "1"})
+        values.update({"objects_on_drivable": "1", "alarm_score": "0.7"})
+        run.add_summary(stamp, values)
+        run.add_objects(stamp, [ReceivedBox(24, 12, 48, 24, 0.8, True)])
+    return run
+
+
 @pytest.fixture()
 def replayed() -> dict[int, ReplayFrame]:
     return {START_NS + i * PERIOD_NS: _replay_frame(START_NS + i * PERIOD_NS) for i in range(5)}
@@ -92,6 +115,41 @@ def test_metrics_equal_the_accumulator_over_the_frames_that_came_out(replayed) -
         truth.fpr95,
         truth.auroc,
     )
+    components = ComponentMetrics()
+    for stamp in stamps[:4]:
+        components.update(frames[stamp].anomaly, replayed[stamp].label)
+    expected_components = components.compute(expected.threshold_best_f1()).to_json()
+    assert metrics["components"] == expected_components
+    assert expected_components["gt_components"] == 4  # one labelled object per frame
+
+
+def test_summary_report_counts_alarms_with_and_without_an_anomaly_in_view(replayed) -> None:
+    stamps = sorted(replayed)
+    replayed[stamps[0]].label[:] = 0  # frame 0 shows no anomaly
+    run = _with_summaries(_recorded(stamps), stamps, [True, True, False, False, False])
+
+    report = summary_report(run.frames(), replayed)
+
+    assert report["frames_with_summary"] == 5 and report["frames_with_objects_message"] == 5
+    assert report["alarm_rate"] == 0.4
+    assert report["alarm_rate_anomaly_in_view"] == 0.25  # 1 of frames 1-4
+    assert report["alarm_rate_no_anomaly_in_view"] == 1.0  # frame 0
+    assert report["thresholds"] == {"alarm_score": "0.7"}
+    assert report["frames"][1] == {
+        "t_s": 0.1, "anomaly_in_view": True, "alarm": True, "max_score_drivable": 0.8,
+        "anomalous_share_drivable": 0.01, "objects": 1, "objects_on_drivable": 1, "boxes": 1,
+    }  # fmt: skip
+
+
+def test_contact_sheet_draws_the_recorded_boxes(replayed) -> None:
+    stamps = sorted(replayed)
+    run = _with_summaries(_recorded(stamps), stamps, [False] * 5)
+    sheet = contact_sheet(run.frames(), replayed, count=1, tile_width=96)
+    anomaly_tile = sheet[TITLE_HEIGHT:, 4 * 96 : 5 * 96]
+    # The box (24, 12, 48, 24) at full size: its top edge on row 12 from column 24 to 71.
+    np.testing.assert_array_equal(anomaly_tile[12, 24:72], np.tile(ON_DRIVABLE_COLOR, (48, 1)))
+    plain = contact_sheet(_recorded(stamps).frames(), replayed, count=1, tile_width=96)
+    assert not (plain[TITLE_HEIGHT + 12, 4 * 96 + 24 : 4 * 96 + 72] == ON_DRIVABLE_COLOR).all()
 
 
 def test_metrics_say_why_they_are_missing(replayed) -> None:
@@ -135,6 +193,7 @@ def test_write_report_writes_gif_sheet_and_json(tmp_path: Path, replayed) -> Non
     assert cv2.imread(str(files.contact_sheet)) is not None
     assert json.loads(files.metrics.read_text())["frames_scored"] == 5
     assert set(json.loads(files.latency.read_text())) >= {"fps", "e2e_ms", "stages_ms"}
+    assert json.loads(files.summary.read_text())["frames_with_summary"] == 0  # none recorded
 
 
 def test_recorded_run_keeps_previews_small_and_frames_bounded() -> None:
@@ -178,17 +237,30 @@ def test_recorder_keys_maps_and_timing_by_their_header_stamp(monkeypatch) -> Non
         while not done() and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
 
+    obj = AnomalyObject(1, 0, 3, 2, 6, 0.5, 0.9, 0, True)
+    summary = summarize(anomaly, np.zeros((3, 5), np.uint8), extract_objects(anomaly, np.zeros((3, 5), np.uint8)), (0,))
+
     def arrived() -> bool:
         frame = run.frames().get(stamp_ns)
-        return frame is not None and frame.anomaly is not None and bool(frame.timing_ms)
+        return (
+            frame is not None
+            and frame.anomaly is not None
+            and bool(frame.timing_ms)
+            and frame.summary is not None
+            and frame.boxes is not None
+        )
 
     try:
         anomaly_pub = source.create_publisher(Image, "~/anomaly", 10)
         timing_pub = source.create_publisher(DiagnosticArray, "~/timing", 10)
-        spin_until(lambda: bool(anomaly_pub.get_subscription_count()))
-        spin_until(lambda: bool(timing_pub.get_subscription_count()))
+        summary_pub = source.create_publisher(DiagnosticArray, "~/anomaly_summary", 10)
+        objects_pub = source.create_publisher(objects_message_type(), "~/anomaly_objects", 10)
+        for publisher in (anomaly_pub, timing_pub, summary_pub, objects_pub):
+            spin_until(lambda publisher=publisher: bool(publisher.get_subscription_count()))
         anomaly_pub.publish(fill_image_msg(Image(), anomaly, "32FC1", head))
         timing_pub.publish(DiagnosticArray(header=head, status=[timing]))
+        summary_pub.publish(summary_message(summary, head, "/sb_rec"))
+        objects_pub.publish(objects_message([obj], head, "/sb_rec"))
         spin_until(arrived)
     finally:
         executor.shutdown()
@@ -200,6 +272,8 @@ def test_recorder_keys_maps_and_timing_by_their_header_stamp(monkeypatch) -> Non
     assert list(frames) == [stamp_ns]
     np.testing.assert_array_equal(frames[stamp_ns].anomaly, anomaly)
     assert frames[stamp_ns].timing_ms == {"segmentation": 12.5}
+    assert frames[stamp_ns].summary == dict(summary.key_values())
+    assert frames[stamp_ns].boxes == [ReceivedBox(1, 0, 3, 2, pytest.approx(0.9), True)]
 
 
 def test_node_counters_add_up_only_when_every_frame_is_accounted() -> None:
@@ -262,7 +336,8 @@ def test_demo_run_replays_a_bag_through_the_real_node(tmp_path: Path, monkeypatc
     code = main([*run, "--timeout", "180"])
 
     assert code == 0
-    for name in ("overlay.gif", "contact_sheet.png", "latency.json", "metrics.json", "node.log"):
+    files = ("overlay.gif", "contact_sheet.png", "latency.json", "metrics.json", "summary.json")
+    for name in (*files, "node.log"):
         assert (out / name).is_file(), name
     latency = json.loads((out / "latency.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
@@ -272,3 +347,8 @@ def test_demo_run_replays_a_bag_through_the_real_node(tmp_path: Path, monkeypatc
     assert 1 <= metrics["frames_scored"] <= latency["frames_out"]
     assert 0.0 <= metrics["ap"] <= 1.0
     assert {"segmentation", "e2e"} <= set(latency["stages_ms"])  # ~/timing was recorded
+    assert "objects" in latency["stages_ms"]  # the analysis ran: the recorder subscribes
+    summary = json.loads((out / "summary.json").read_text())
+    assert 1 <= summary["frames_with_summary"] <= latency["frames_out"]
+    assert summary["frames_with_objects_message"] >= 1
+    assert set(metrics["components"]) >= {"siou", "ppv", "mean_f1", "score_threshold"}

@@ -65,7 +65,9 @@ SMALL_MODEL = {
     "segmentation_width": 192,
     "synthesis_height": 64,
     "synthesis_width": 64,
-    "overlay_alpha": 0.0,  # ~/overlay is then exactly the decoded camera image
+    "overlay_alpha": 0.0,  # ~/overlay is then exactly the decoded camera image ...
+    "draw_objects": False,  # ... without object boxes (test_ros_objects.py draws them)
+    "self_test": False,  # test_ros_objects.py and the console-command test run it
     "diagnostics_period": 0.3,
     "min_rate_hz": 0.0,
     "latency_budget_ms": 1e6,
@@ -696,6 +698,7 @@ def test_console_command_with_params_file_and_remaps(ros):
     assert process.returncode == 0, output
     assert "Traceback" not in output
     assert "bad frame" not in output  # the worker stopped before the context went away
+    assert "self-test passed" in output  # config/anomaly.yaml runs it
 
 
 @pytest.mark.parametrize(

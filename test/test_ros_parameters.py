@@ -24,11 +24,13 @@ CONFIG = Path(__file__).resolve().parent.parent / "config" / "anomaly.yaml"
 FIXED = {
     "preset", "weights", "random_weights", "backend", "device", "precision", "input",
     "input_qos", "segmentation_height", "segmentation_width", "synthesis_height",
-    "synthesis_width", "publish_synthesized",
+    "synthesis_width", "publish_synthesized", "self_test",
 }  # fmt: skip
 RUNTIME = {
     "ensemble_weights", "anomaly_threshold", "overlay_alpha", "diagnostics_period",
-    "latency_budget_ms", "min_rate_hz",
+    "latency_budget_ms", "min_rate_hz", "object_threshold_low", "object_threshold_high",
+    "object_min_area", "drivable_classes", "alarm_score", "alarm_share", "draw_objects",
+    "temporal_fusion", "temporal_weight", "drivable_gating", "gating_margin", "gating_falloff",
 }  # fmt: skip
 
 
@@ -79,6 +81,12 @@ def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
         ({"latency_budget_ms": -5.0}, ["latency_budget_ms must be > 0"]),
         ({"min_rate_hz": -1.0}, ["min_rate_hz must be >= 0"]),
         ({"weights": "/w", "random_weights": True}, ["either weights or random_weights"]),
+        ({"object_threshold_low": 0.7}, ["object_threshold_low (0.7) must be <="]),
+        ({"object_min_area": 0}, ["object_min_area must be >= 1"]),
+        ({"drivable_classes": "road,lawn"}, ["drivable_classes: unknown class names ['lawn']"]),
+        ({"alarm_share": 2.0}, ["alarm_share must be <= 1"]),
+        ({"temporal_weight": 0.99}, ["temporal_weight must be <= 0.95"]),
+        ({"gating_falloff": 0.0}, ["gating_falloff must be > 0"]),
     ],
 )
 def test_each_bad_value_is_named(changes, words):

@@ -86,6 +86,17 @@ def _run(args: argparse.Namespace) -> int:
         f"AP {metrics['ap']}, FPR95 {metrics['fpr95']}, AUROC {metrics['auroc']} "
         f"over {metrics['frames_scored']} frames"
     )
-    for name in ("animation", "contact_sheet", "latency", "metrics"):
+    components = metrics.get("components") or {}
+    print(
+        f"components at score {components.get('score_threshold')}: sIoU {components.get('siou')}, "
+        f"PPV {components.get('ppv')}, mean F1 {components.get('mean_f1')}"
+    )
+    summary = json.loads(files.summary.read_text(encoding="utf-8"))
+    print(
+        f"summary: {summary['frames_with_summary']} frames, alarm rate {summary['alarm_rate']} "
+        f"(anomaly in view {summary['alarm_rate_anomaly_in_view']}, "
+        f"none in view {summary['alarm_rate_no_anomaly_in_view']})"
+    )
+    for name in ("animation", "contact_sheet", "latency", "metrics", "summary"):
         print(f"{name}: {getattr(files, name)}")
     return 0

@@ -1,7 +1,8 @@
 """ROS subscriber that records the anomaly node's outputs into a ``RecordedRun``.
 
-Subscribes ``<node>/anomaly``, ``semantic``, ``entropy``, ``perceptual``, ``overlay`` and
-``timing`` (reliable, depth 10) and the node's status on ``/diagnostics``.
+Subscribes ``<node>/anomaly``, ``semantic``, ``entropy``, ``perceptual``, ``overlay``,
+``timing``, ``anomaly_summary`` and ``anomaly_objects`` (reliable, depth 10) and the node's
+status on ``/diagnostics``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from synboost_ros.demo.recording import RECORDED_TOPICS, RecordedRun, stage_times
+from synboost_ros.ros.anomaly_messages import boxes_from_message, objects_message_type
 from synboost_ros.ros.image_conversion import decode_array
 
 RECORD_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
 )
 TIMING_TOPIC = "timing"
+SUMMARY_TOPIC = "anomaly_summary"
+OBJECTS_TOPIC = "anomaly_objects"
 LOG_THROTTLE_S = 2.0
 
 
@@ -45,6 +49,14 @@ class OutputRecorder(Node):
                 DiagnosticArray, f"{self._target}/{TIMING_TOPIC}", self._on_timing, RECORD_QOS
             )
         )
+        self._output_subscriptions += [
+            self.create_subscription(
+                DiagnosticArray, f"{self._target}/{SUMMARY_TOPIC}", self._on_summary, RECORD_QOS
+            ),
+            self.create_subscription(
+                objects_message_type(), f"{self._target}/{OBJECTS_TOPIC}", self._on_objects, RECORD_QOS
+            ),
+        ]
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RECORD_QOS)
 
     def connected(self) -> bool:
@@ -71,6 +83,21 @@ class OutputRecorder(Node):
             self._log_bad(TIMING_TOPIC, error)
             return
         self._run.add_timing(Time.from_msg(msg.header.stamp).nanoseconds, times)
+
+    def _on_summary(self, msg: DiagnosticArray) -> None:
+        if len(msg.status) != 1:
+            self._log_bad(SUMMARY_TOPIC, ValueError(f"expected one status, got {len(msg.status)}"))
+            return
+        values = {value.key: value.value for value in msg.status[0].values}
+        self._run.add_summary(Time.from_msg(msg.header.stamp).nanoseconds, values)
+
+    def _on_objects(self, msg) -> None:
+        try:
+            boxes = boxes_from_message(msg)
+        except ValueError as error:
+            self._log_bad(OBJECTS_TOPIC, error)
+            return
+        self._run.add_objects(Time.from_msg(msg.header.stamp).nanoseconds, boxes)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         received = self._now_ns()

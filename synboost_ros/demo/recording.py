@@ -2,7 +2,8 @@
 
 Per frame: the full-resolution ``~/anomaly`` map (it is scored) with its receive time, small
 previews of ``~/semantic``, ``~/entropy``, ``~/perceptual`` and ``~/overlay`` (for pictures),
-and the stage times of ``~/timing``. At most ``max_frames`` stamps are kept; outputs of newer
+the stage times of ``~/timing``, the ``~/anomaly_summary`` values and the ``~/anomaly_objects``
+boxes. At most ``max_frames`` stamps are kept; outputs of newer
 stamps are counted and dropped. Thread-safe: ROS callbacks add, the runner reads.
 """
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from synboost_ros.ros.anomaly_messages import ReceivedBox
 
 SCORED_TOPIC = "anomaly"
 PREVIEW_TOPICS = ("semantic", "entropy", "perceptual", "overlay")
@@ -31,6 +34,8 @@ class FrameOutputs:
     received_ns: int | None = None  # when ~/anomaly arrived (recorder clock)
     previews: dict[str, np.ndarray] = field(default_factory=dict)
     timing_ms: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, str] | None = None  # ~/anomaly_summary key/values
+    boxes: list[ReceivedBox] | None = None  # ~/anomaly_objects, in map pixels
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,20 @@ class RecordedRun:
             frame = self._frame(stamp_ns)
             if frame is not None:
                 frame.timing_ms = dict(times_ms)
+
+    def add_summary(self, stamp_ns: int, values: dict[str, str]) -> None:
+        """Store the summary of one frame."""
+        with self._lock:
+            frame = self._frame(stamp_ns)
+            if frame is not None:
+                frame.summary = dict(values)
+
+    def add_objects(self, stamp_ns: int, boxes: list[ReceivedBox]) -> None:
+        """Store the object boxes of one frame."""
+        with self._lock:
+            frame = self._frame(stamp_ns)
+            if frame is not None:
+                frame.boxes = list(boxes)
 
     def set_diagnostics(self, values: dict[str, str], received_ns: int) -> None:
         """Keep the latest /diagnostics values of the node."""

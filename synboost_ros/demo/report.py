@@ -1,9 +1,12 @@
 """The demo report from recorded node outputs and the replayed ground truth.
 
-Writes ``overlay.gif`` (the node's ``~/overlay`` at the pace it came out), ``contact_sheet.png``
-(rows of frames; columns input, semantic colour, entropy, perceptual difference, anomaly heat
-map with the ground truth outlined), ``latency.json`` and ``metrics.json``. Plain Python: both
-inputs are keyed by the published header stamp (ns).
+Writes ``overlay.gif`` (the node's ``~/overlay``, with its object boxes, at the pace it came
+out), ``contact_sheet.png`` (rows of frames; columns input, semantic colour, entropy, perceptual
+difference, anomaly heat map with the ground truth outlined and the node's ``~/anomaly_objects``
+boxed, ALARM when ``~/anomaly_summary`` raised it), ``latency.json``, ``metrics.json`` (pixel
+AP / FPR95 / AUROC and the SegmentMeIfYouCan component metrics) and ``summary.json`` (the
+per-frame summaries and the alarm rates). Plain Python: both inputs are keyed by the published
+header stamp (ns).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from synboost_ros.demo.recording import (
 )
 from synboost_ros.demo.replay_source import ReplayFrame
 from synboost_ros.metrics.anomaly import ANOMALY_LABEL, AnomalyMetricAccumulator
-from synboost_ros.visualize import heatmap, semantic_color, write_rgb
+from synboost_ros.metrics.components import ComponentMetrics
+from synboost_ros.visualize import ON_DRIVABLE_COLOR, OFF_DRIVABLE_COLOR, heatmap, semantic_color, write_rgb
 
 CONTACT_ROWS = 6
 COUNTERS = ("frames_in", "frames_out", "frames_dropped", "frames_bad", "frames_idle")
@@ -46,13 +50,16 @@ class ReportFiles:
     contact_sheet: Path
     latency: Path
     metrics: Path
+    summary: Path
 
 
 def anomaly_metrics(
     frames: Mapping[int, FrameOutputs], replayed: Mapping[int, ReplayFrame]
 ) -> dict:
-    """AP, FPR95 and AUROC of the recorded anomaly maps against the labels of their frames."""
+    """AP, FPR95 and AUROC of the recorded anomaly maps against the labels of their frames,
+    and the component metrics at the best-F1 score threshold (``metrics.components``)."""
     accumulator = AnomalyMetricAccumulator()
+    components = ComponentMetrics()
     scored = 0
     for stamp, outputs in frames.items():
         if outputs.anomaly is None or stamp not in replayed:
@@ -64,6 +71,7 @@ def anomaly_metrics(
                 "differ in size"
             )
         accumulator.update(outputs.anomaly, label)
+        components.update(outputs.anomaly, label)
         scored += 1
     result: dict = {"frames_published": len(replayed), "frames_scored": scored}
     try:
@@ -78,6 +86,53 @@ def anomaly_metrics(
         "pixels": metrics.num_pixels,
         "anomaly_pixels": metrics.num_anomaly_pixels,
         "exact": metrics.exact,
+        "components": components.compute(accumulator.threshold_best_f1()).to_json(),
+    }
+
+
+def summary_report(
+    frames: Mapping[int, FrameOutputs], replayed: Mapping[int, ReplayFrame]
+) -> dict:
+    """The recorded ``~/anomaly_summary`` per frame, and how often the alarm was raised: over
+    all frames, over those whose ground truth shows an anomaly, and over those without."""
+    start = min(replayed) if replayed else 0
+    rows = []
+    for stamp, outputs in frames.items():
+        if outputs.summary is None or stamp not in replayed:
+            continue
+        values = outputs.summary
+        rows.append(
+            {
+                "t_s": round((stamp - start) / 1e9, 3),
+                "anomaly_in_view": bool((replayed[stamp].label == ANOMALY_LABEL).any()),
+                "alarm": values.get("alarm") == "true",
+                "max_score_drivable": float(values.get("max_score_drivable", "nan")),
+                "anomalous_share_drivable": float(values.get("anomalous_share_drivable", "nan")),
+                "objects": int(values.get("objects", 0)),
+                "objects_on_drivable": int(values.get("objects_on_drivable", 0)),
+                "boxes": len(outputs.boxes) if outputs.boxes is not None else None,
+            }
+        )
+
+    def rate(chosen: list[dict]) -> float | None:
+        return round(sum(r["alarm"] for r in chosen) / len(chosen), 4) if chosen else None
+
+    with_anomaly = [r for r in rows if r["anomaly_in_view"]]
+    without = [r for r in rows if not r["anomaly_in_view"]]
+    thresholds = next(iter(f.summary for f in frames.values() if f.summary), {})
+    return {
+        "frames_with_summary": len(rows),
+        "frames_with_objects_message": sum(f.boxes is not None for f in frames.values()),
+        "alarm_rate": rate(rows),
+        "alarm_rate_anomaly_in_view": rate(with_anomaly),
+        "alarm_rate_no_anomaly_in_view": rate(without),
+        "mean_objects": round(float(np.mean([r["objects"] for r in rows])), 3) if rows else None,
+        "thresholds": {
+            key: thresholds[key]
+            for key in ("anomaly_threshold", "alarm_score", "alarm_share")
+            if key in thresholds
+        },
+        "frames": rows,
     }
 
 
@@ -160,6 +215,18 @@ def _outlined(tile: np.ndarray, label: np.ndarray) -> np.ndarray:
     return cv2.drawContours(tile.copy(), contours, -1, OUTLINE_COLOR, 1)
 
 
+def _boxed(tile: np.ndarray, outputs: FrameOutputs, scale: float) -> np.ndarray:
+    """Draw the recorded object boxes (map pixels, scaled to the tile) and ALARM on ``tile``."""
+    for box in outputs.boxes or []:
+        color = ON_DRIVABLE_COLOR if box.on_drivable else OFF_DRIVABLE_COLOR
+        top_left = (int(box.x * scale), int(box.y * scale))
+        bottom_right = (int((box.x + box.width) * scale) - 1, int((box.y + box.height) * scale) - 1)
+        cv2.rectangle(tile, top_left, bottom_right, color, 1)
+    if outputs.summary and outputs.summary.get("alarm") == "true":
+        _text(tile, "ALARM", (4, 14), _font_scale(tile.shape[1]))
+    return tile
+
+
 def _missing(size: tuple[int, int]) -> np.ndarray:
     """Grey tile for an output that never arrived."""
     tile = np.full((*size, 3), 64, dtype=np.uint8)
@@ -215,13 +282,15 @@ def contact_sheet(
             render(outputs.previews[topic]) if topic in outputs.previews else _missing(size)
             for topic, render in renderers.items()
         ]
-        rows.append([image, *middle, _outlined(heatmap(_fit(outputs.anomaly, size)), frame.label)])
+        anomaly = _outlined(heatmap(_fit(outputs.anomaly, size)), frame.label)
+        anomaly = _boxed(anomaly, outputs, size[1] / outputs.anomaly.shape[1])
+        rows.append([image, *middle, anomaly])
     titles = (
         "input",
         "semantic",
         f"entropy (0-{scales['entropy']:.2f})",
         f"perceptual diff. (0-{scales['perceptual']:.2f})",
-        "anomaly (GT outlined)",
+        "anomaly, GT outlined, objects",
     )
     return grid(rows, titles)
 
@@ -269,7 +338,7 @@ def _write_json(path: Path, data: dict) -> None:
 def write_report(
     out_dir: str | Path, run: RecordedRun, replayed: Mapping[int, ReplayFrame]
 ) -> ReportFiles:
-    """Write the four report files into ``out_dir`` (created if needed)."""
+    """Write the five report files into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frames = run.frames()
@@ -278,9 +347,11 @@ def write_report(
         contact_sheet=out / "contact_sheet.png",
         latency=out / "latency.json",
         metrics=out / "metrics.json",
+        summary=out / "summary.json",
     )
     write_animation(files.animation, *overlay_animation(frames, replayed))
     write_rgb(str(files.contact_sheet), contact_sheet(frames, replayed))
     _write_json(files.latency, latency_summary(frames, replayed, run.diagnostics))
     _write_json(files.metrics, anomaly_metrics(frames, replayed))
+    _write_json(files.summary, summary_report(frames, replayed))
     return files

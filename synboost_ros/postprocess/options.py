@@ -1,4 +1,4 @@
-"""Which post-processing steps the pipeline applies to the anomaly map, and their settings."""
+"""Settings: the pipeline's post-processing of the anomaly map, and the per-frame analysis."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from synboost_ros.postprocess.drivable import DEFAULT_DRIVABLE_CLASSES, parse_class_names
 from synboost_ros.postprocess.gating import GatingSettings
+from synboost_ros.postprocess.objects import ObjectSettings
+from synboost_ros.postprocess.summary import SummarySettings
 from synboost_ros.postprocess.temporal import DEFAULT_WEIGHT, MAX_WEIGHT
 
 
@@ -27,3 +29,11 @@ class PostprocessOptions:
             raise ValueError(
                 f"temporal weight must be in [0, {MAX_WEIGHT}], got {self.temporal_weight}"
             )
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Object extraction (with the drivable classes) and summary thresholds."""
+
+    objects: ObjectSettings = field(default_factory=ObjectSettings)
+    summary: SummarySettings = field(default_factory=SummarySettings)

@@ -17,8 +17,13 @@ from enum import IntEnum
 
 import numpy as np
 
-# Stages reported in diagnostics, in order; "total" is decode + pipeline + publish.
-STAGES = ("decode", "segmentation", "synthesis", "dissimilarity", "publish", "total")
+# Stages reported in diagnostics, in order; "total" is decode + pipeline + objects + publish.
+# temporal and gating run only when switched on, objects only when someone uses them (NaN
+# until they first run).
+STAGES = (
+    "decode", "segmentation", "synthesis", "dissimilarity", "temporal", "gating", "objects",
+    "publish", "total",
+)  # fmt: skip
 DEFAULT_WINDOW_FRAMES = 100
 DEFAULT_RATE_WINDOW_S = 5.0
 # ERROR once this many frames in a row failed.

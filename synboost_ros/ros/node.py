@@ -34,12 +34,14 @@ from synboost_ros.ros.frame_worker import FrameWorker
 from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed, decode_image
 from synboost_ros.ros.latency_stats import HealthLimits, PipelineStats, evaluate_health
 from synboost_ros.ros.outputs import OutputPublishers, RenderSettings, required_maps
+from synboost_ros.ros.scene_outputs import SceneOutputs
 from synboost_ros.ros.parameters import (
     NodeParameters,
     ParameterError,
     declare_node_parameters,
     watch_node_parameters,
 )
+from synboost_ros.self_test import SelfTestResult, run_self_test
 from synboost_ros.weights import ModelLoadError
 
 DEFAULT_NODE_NAME = "anomaly_node"
@@ -67,12 +69,17 @@ def input_qos(name: str) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
 
 
-def _stage_times(decode_ms: float, pipeline_ms: dict[str, float], publish_ms: float) -> dict:
-    """Times of one frame: decode, the pipeline's stages (its total as 'pipeline'), publish."""
+def _stage_times(
+    decode_ms: float, pipeline_ms: dict[str, float], objects_ms: float | None, publish_ms: float
+) -> dict:
+    """Times of one frame: decode, the pipeline's stages (its total as 'pipeline'), objects
+    (when they ran), publish."""
     times = {"decode": decode_ms}
     times.update({("pipeline" if k == "total" else k): v for k, v in pipeline_ms.items()})
+    if objects_ms is not None:
+        times["objects"] = objects_ms
     times["publish"] = publish_ms
-    times["total"] = decode_ms + pipeline_ms.get("total", 0.0) + publish_ms
+    times["total"] = decode_ms + pipeline_ms.get("total", 0.0) + (objects_ms or 0.0) + publish_ms
     return times
 
 
@@ -90,6 +97,7 @@ class AnomalyNode(Node):
         self._stats = PipelineStats()
         self._limits = HealthLimits()
         self._pipeline: Any = None
+        self._self_test: SelfTestResult | None = None
         self._worker: FrameWorker[Any] = FrameWorker(self._process, self._on_frame_error)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 1)
         try:
@@ -103,6 +111,12 @@ class AnomalyNode(Node):
         self._settings = RenderSettings(params.anomaly_threshold, params.overlay_alpha)
         self._limits = HealthLimits(params.min_rate_hz, params.latency_budget_ms)
         self._outputs = OutputPublishers(self, params.publish_synthesized, self._pipeline.device)
+        # Objects and summary (ros/scene_outputs.py), post-processing, then the self-test.
+        self._scene = SceneOutputs(
+            self, params.analysis_settings(), params.draw_objects, self._pipeline.device
+        )
+        self._pipeline.set_postprocess(params.postprocess_options())
+        self._self_test = self._run_self_test(params)
         self._diagnostics_timer = self.create_timer(
             params.diagnostics_period, self.publish_diagnostics
         )
@@ -152,6 +166,30 @@ class AnomalyNode(Node):
         self.publish_diagnostics()
         raise StartupError(message)
 
+    def _run_self_test(self, params: NodeParameters) -> SelfTestResult | None:
+        """One generated frame through the pipeline before subscribing (``self_test``); the
+        node refuses to start when the outputs are broken."""
+        if not params.self_test:
+            return None
+        try:
+            result = run_self_test(
+                self._pipeline, params.latency_budget_ms, params.analysis_settings()
+            )
+        except Exception as error:  # any failure of the pipeline on a good frame is fatal
+            message = f"self-test failed: the pipeline raised {type(error).__name__}: {error}"
+        else:
+            if result.passed:
+                log = self.get_logger().info if result.within_budget else self.get_logger().warn
+                log(f"self-test {result.describe()}")
+                return result
+            source = params.weights or "the shipped weights"
+            message = f"self-test {result.describe()} (weights: {source}); not starting"
+        self._stats.set_load_error(message)
+        self.publish_diagnostics()
+        self.get_logger().fatal(message)
+        self.destroy_node()
+        raise StartupError(message)
+
     def _on_frame(self, msg: Image | CompressedImage) -> None:
         self._stats.frame_received()
         if self._worker.submit(msg):
@@ -162,15 +200,22 @@ class AnomalyNode(Node):
         rgb = self._decode(msg)
         decoded = time.perf_counter()
         topics = self._outputs.subscribed_topics()
-        if not topics and not self._outputs.timing_subscribed():
+        scene = self._scene.plan(topics)
+        if not topics and not self._outputs.timing_subscribed() and not scene.needed:
             self._stats.frame_idle()
             return
-        result = self._pipeline(rgb, outputs=required_maps(topics))
+        result = self._pipeline(rgb, outputs=required_maps(topics) | scene.maps)
         ran = time.perf_counter()
-        self._outputs.publish_images(topics, result, rgb, msg.header, self._settings)
+        analysis = self._scene.publish(scene, result, msg.header)
+        analysed = time.perf_counter()
+        objects = None if analysis is None or not scene.draw else analysis.objects.objects
+        self._outputs.publish_images(topics, result, rgb, msg.header, self._settings, objects)
         published = time.perf_counter()
         e2e_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
-        times = _stage_times((decoded - start) * 1e3, result.timings_ms, (published - ran) * 1e3)
+        objects_ms = None if analysis is None else (analysed - ran) * 1e3
+        times = _stage_times(
+            (decoded - start) * 1e3, result.timings_ms, objects_ms, (published - analysed) * 1e3
+        )
         self._outputs.publish_timing(msg.header, {**times, "e2e": e2e_ms})
         self._stats.frame_published(times, e2e_ms)
 
@@ -188,6 +233,9 @@ class AnomalyNode(Node):
         self._limits = HealthLimits(params.min_rate_hz, params.latency_budget_ms)
         if params.ensemble_weights is not None and params.ensemble_weights != old.ensemble_weights:
             self._pipeline.set_ensemble_weights(params.ensemble_weights)
+        self._scene.settings = params.analysis_settings()
+        self._scene.draw_objects = params.draw_objects
+        self._pipeline.set_postprocess(params.postprocess_options())
         if params.diagnostics_period != old.diagnostics_period:
             self.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = self.create_timer(
@@ -204,8 +252,17 @@ class AnomalyNode(Node):
             name=f"{self.get_fully_qualified_name()}: anomaly detection",
             message=health.message,
             hardware_id=dict(identity)["device"],
-            values=[KeyValue(key=k, value=v) for k, v in identity + snapshot.key_values()],
+            values=[
+                KeyValue(key=k, value=v)
+                for k, v in identity + snapshot.key_values() + self._self_test_values()
+            ],
         )
+
+    def _self_test_values(self) -> list[tuple[str, str]]:
+        """The ``self_test`` key: its result, or why there is none."""
+        if self._self_test is not None:
+            return [("self_test", self._self_test.describe())]
+        return [("self_test", "off" if not self._params.self_test else "not run")]
 
     def _identity(self) -> list[tuple[str, str]]:
         """Backend, device, precision that run (as requested while no pipeline exists)."""

@@ -7,7 +7,7 @@ node asks the pipeline only for the maps those need and converts nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,9 @@ from sensor_msgs.msg import Image
 
 from synboost_ros.classes import colorize
 from synboost_ros.pipeline import PipelineResult
+from synboost_ros.postprocess.objects import AnomalyObject
 from synboost_ros.ros.image_conversion import fill_image_msg
-from synboost_ros.visualize import overlay
+from synboost_ros.visualize import draw_objects, overlay
 
 # Image topic (under ~/) -> the pipeline maps it is made from.
 TOPIC_MAPS: dict[str, frozenset[str]] = {
@@ -54,9 +55,13 @@ def required_maps(topics: Iterable[str]) -> set[str]:
 
 
 def render_topic(
-    topic: str, result: PipelineResult, rgb: np.ndarray, settings: RenderSettings
+    topic: str,
+    result: PipelineResult,
+    rgb: np.ndarray,
+    settings: RenderSettings,
+    objects: Sequence[AnomalyObject] | None = None,
 ) -> tuple[np.ndarray, str]:
-    """The image of one topic and its encoding."""
+    """The image of one topic and its encoding; ``objects`` are drawn on the overlay."""
     if topic == "semantic":
         return result.semantic, "mono8"
     if topic == "semantic_color":
@@ -67,7 +72,8 @@ def render_topic(
         mask = np.where(result.anomaly >= settings.anomaly_threshold, 255, 0).astype(np.uint8)
         return mask, "mono8"
     if topic == "overlay":
-        return overlay(rgb, result.anomaly, settings.overlay_alpha), "rgb8"
+        image = overlay(rgb, result.anomaly, settings.overlay_alpha)
+        return (image if objects is None else draw_objects(image, objects)), "rgb8"
     if topic == "synthesized":
         return result.synthesized, "rgb8"
     raise ValueError(f"unknown output topic {topic!r}")
@@ -103,10 +109,12 @@ class OutputPublishers:
         rgb: np.ndarray,
         header: Any,
         settings: RenderSettings,
+        objects: Sequence[AnomalyObject] | None = None,
     ) -> None:
-        """Render and publish ``topics``, each with the input ``header``."""
+        """Render and publish ``topics``, each with the input ``header`` (``objects`` drawn on
+        the overlay)."""
         for topic in topics:
-            array, encoding = render_topic(topic, result, rgb, settings)
+            array, encoding = render_topic(topic, result, rgb, settings, objects)
             self._images[topic].publish(fill_image_msg(Image(), array, encoding, header))
 
     def publish_timing(self, header: Any, times_ms: Mapping[str, float]) -> None:

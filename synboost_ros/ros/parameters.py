@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from synboost_ros.options import ModelOptions, OptionSpec, option, option_spec
+from synboost_ros.postprocess.drivable import parse_class_names
+from synboost_ros.postprocess.gating import GatingSettings
+from synboost_ros.postprocess.objects import ObjectSettings
+from synboost_ros.postprocess.options import AnalysisSettings, PostprocessOptions
+from synboost_ros.postprocess.summary import SummarySettings
+from synboost_ros.postprocess.temporal import MAX_WEIGHT
 
 INPUT_CHOICES = ("raw", "compressed")
 INPUT_QOS_CHOICES = ("sensor_data", "reliable")
@@ -55,14 +61,96 @@ class NodeParameters(ModelOptions):
         200.0, "WARN when the e2e latency p95 (publish time - stamp) exceeds this (> 0)"
     )
     min_rate_hz: float = option(1.0, "WARN when the output rate is below this; 0 = off", low=0.0)
+    self_test: bool = option(
+        True,
+        "run one generated frame through the pipeline before subscribing; refuse to start "
+        "when its outputs are not finite or out of range",
+        read_only=True,
+    )
+    object_threshold_low: float = option(
+        0.4,
+        "anomaly objects: connected regions scored >= this ... (hysteresis, low threshold)",
+        low=0.0,
+        high=1.0,
+    )
+    object_threshold_high: float = option(
+        0.6,
+        "... that hold at least one pixel scored >= this (high threshold, >= the low one)",
+        low=0.0,
+        high=1.0,
+    )
+    object_min_area: int = option(30, "anomaly objects cover at least this many pixels", low=1)
+    drivable_classes: str = option(
+        "road",
+        "comma-separated classes of the drivable area (objects standing on it, the summary, "
+        "gating), e.g. road,sidewalk",
+    )
+    alarm_score: float = option(
+        0.7,
+        "~/anomaly_summary alarm when the highest drivable-area score is >= this ...",
+        low=0.0,
+        high=1.0,
+    )
+    alarm_share: float = option(
+        0.001,
+        "... and the share of drivable-area pixels scored >= anomaly_threshold is >= this",
+        low=0.0,
+        high=1.0,
+    )
+    draw_objects: bool = option(True, "draw the anomaly objects' boxes on ~/overlay")
+    temporal_fusion: bool = option(
+        False, "fuse each anomaly map with the previous one along optical flow"
+    )
+    temporal_weight: float = option(
+        0.5, "weight of the previous (warped) map in the temporal fusion", low=0.0, high=MAX_WEIGHT
+    )
+    drivable_gating: bool = option(False, "damp anomaly scores far from the drivable area")
+    gating_margin: float = option(
+        0.05, "gating: no damping within this distance of the drivable area (image heights)",
+        low=0.0, high=1.0,
+    )  # fmt: skip
+    gating_falloff: float = option(
+        0.1, "gating: the weight falls by 1/e per this distance beyond the margin (> 0)",
+        low=0.0, high=1.0,
+    )  # fmt: skip
 
     def problems(self) -> list[str]:
         """Every problem, each naming the parameter and the rule; [] when valid."""
         problems = super().problems()
-        for name in ("diagnostics_period", "latency_budget_ms"):
+        for name in ("diagnostics_period", "latency_budget_ms", "gating_falloff"):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be > 0; got {getattr(self, name)}")
+        if self.object_threshold_low > self.object_threshold_high:
+            problems.append(
+                f"object_threshold_low ({self.object_threshold_low}) must be <= "
+                f"object_threshold_high ({self.object_threshold_high})"
+            )
+        try:
+            parse_class_names(self.drivable_classes)
+        except ValueError as error:
+            problems.append(f"drivable_classes: {error}")
         return problems
+
+    def analysis_settings(self) -> AnalysisSettings:
+        """Object and summary settings (valid parameters only)."""
+        objects = ObjectSettings(
+            self.object_threshold_low,
+            self.object_threshold_high,
+            self.object_min_area,
+            parse_class_names(self.drivable_classes),
+        )
+        summary = SummarySettings(self.anomaly_threshold, self.alarm_score, self.alarm_share)
+        return AnalysisSettings(objects, summary)
+
+    def postprocess_options(self) -> PostprocessOptions:
+        """The pipeline's post-processing (valid parameters only)."""
+        return PostprocessOptions(
+            temporal_fusion=self.temporal_fusion,
+            temporal_weight=self.temporal_weight,
+            drivable_gating=self.drivable_gating,
+            gating=GatingSettings(self.gating_margin, self.gating_falloff),
+            drivable_classes=parse_class_names(self.drivable_classes),
+        )
 
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(NodeParameters))
