@@ -23,6 +23,7 @@ from synboost_ros.metrics.anomaly import (
     AnomalyMetricAccumulator,
     AnomalyMetrics,
 )
+from synboost_ros.metrics.components import ComponentMetrics, ComponentResult
 from synboost_ros.metrics.false_alarms import (
     FalseAlarmBreakdown,
     FalseAlarmsByClass,
@@ -76,13 +77,15 @@ def evaluate_anomaly_scores(
 
 @dataclass(frozen=True)
 class AnomalyEvaluation:
-    """An anomaly set's pooled metrics, with false-alarm breakdowns (``"class"``,
-    ``"distance"``) at the operating point that flags ``tpr`` of the anomaly pixels."""
+    """An anomaly set's pooled metrics, the SegmentMeIfYouCan component metrics (at the best
+    pixel-F1 threshold), and false-alarm breakdowns (``"class"``, ``"distance"``) at the
+    operating point that flags ``tpr`` of the anomaly pixels."""
 
     accumulator: AnomalyMetricAccumulator
     metrics: AnomalyMetrics
     tpr: float
     breakdowns: dict[str, FalseAlarmBreakdown]
+    components: ComponentResult
 
     def report(self, format: str) -> dict[str, Any]:
         """JSON report; groups without normal pixels are left out of the breakdowns."""
@@ -96,6 +99,7 @@ class AnomalyEvaluation:
             "num_pixels": metrics.num_pixels,
             "num_anomaly_pixels": metrics.num_anomaly_pixels,
             "exact": metrics.exact,
+            "components": self.components.to_json(),
         }
         for kind, breakdown in self.breakdowns.items():
             report[f"false_alarms_by_{kind}"] = {"tpr": self.tpr, **breakdown.to_json()}
@@ -112,7 +116,8 @@ def evaluate_anomaly_set(
 ) -> AnomalyEvaluation:
     """Pooled metrics of ``samples``; false alarms by the semantic class of a Cityscapes
     ``(root, split)`` holding the same frames, and by distance to the nearest anomaly."""
-    observers = []
+    components = ComponentMetrics()
+    observers = [lambda sample, scores: components.update(np.asarray(scores), sample.label)]
     groups: dict[str, FalseAlarmsByGroup] = {}
     if class_ground_truth is not None:
         by_class = FalseAlarmsByClass()
@@ -126,7 +131,8 @@ def evaluate_anomaly_set(
     metrics = accumulator.compute()
     threshold = accumulator.threshold_at_tpr(tpr) if groups else None
     breakdowns = {kind: group.compute(threshold) for kind, group in groups.items()}
-    return AnomalyEvaluation(accumulator, metrics, tpr, breakdowns)
+    component_result = components.compute(accumulator.threshold_best_f1())
+    return AnomalyEvaluation(accumulator, metrics, tpr, breakdowns, component_result)
 
 
 def class_observer(

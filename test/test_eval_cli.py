@@ -264,3 +264,31 @@ def test_anomaly_evaluation_without_the_cli(anomaly_set) -> None:
         **breakdown.to_json(),
     }
     assert banded.accumulator.num_images == 2
+
+
+def test_component_metrics_of_a_hand_made_set(tmp_path: Path, capsys) -> None:
+    data, scores_dir = tmp_path / "objects", tmp_path / "object_scores"
+    for folder in (data / "images", data / "labels", scores_dir):
+        folder.mkdir(parents=True)
+    for index, stem in enumerate(("one", "two")):
+        labels = np.zeros((40, 60), np.uint8)
+        labels[10:20, 10:20] = 1  # one obstacle of 100 pixels
+        scores = np.zeros((40, 60), np.float32)
+        scores[10:20, 10:20] = 0.9
+        scores[25:33, 40:48] = 0.6  # a 64-pixel false positive below the best-F1 threshold
+        if index == 1:
+            scores[10:20, 10:15] = 0.0  # half of the obstacle missed: sIoU 0.5
+        cv2.imwrite(str(data / "images" / f"{stem}.png"), np.zeros((40, 60, 3), np.uint8))
+        cv2.imwrite(str(data / "labels" / f"{stem}.png"), labels)
+        np.save(scores_dir / f"{stem}.npy", scores)
+    args = ("--data", data, "--format", "folder", "--scores", scores_dir)
+    code, out, _ = run_eval(capsys, *args, "--json")
+    assert code == 0
+    components = json.loads(out)["components"]
+    assert components["score_threshold"] == pytest.approx(0.9)
+    assert (components["gt_components"], components["predicted_components"]) == (2, 2)
+    assert components["siou"] == pytest.approx(0.75) and components["ppv"] == 1.0
+    # sIoU 1 and 0.5: both TP up to t = 0.5 (6 thresholds, F1 1), then TP 1 / FN 1 (F1 2/3).
+    assert components["mean_f1"] == pytest.approx((6 * 1.0 + 5 * 2 / 3) / 11)
+    code, out, _ = run_eval(capsys, *args)
+    assert "mean F1" in out and "sIoU" in out and "0.750" in out

@@ -383,6 +383,13 @@ def test_synth_dissim_ensemble_chain_and_ablation(
     evaluated = json.loads(capsys.readouterr().out)
     assert report["ensemble"]["ap"] == pytest.approx(evaluated["ap"], rel=1e-5)
     assert report["ensemble"]["fpr95"] == pytest.approx(evaluated["fpr95"], rel=1e-5)
+    # The component metrics of both commands: the same maps, binarised at the same grid point.
+    components = evaluated["components"]
+    for key, name in (("siou", "siou"), ("ppv", "ppv"), ("mean_f1", "mean_f1")):
+        if components[name] is None:
+            assert report["ensemble"][key] is None
+        else:
+            assert report["ensemble"][key] == pytest.approx(components[name], abs=0.01)
 
 
 def test_candidate_weights_are_normalised_and_not_proportional() -> None:

@@ -1,4 +1,5 @@
-"""``synboost ablation``: the paper's Table 2 rows (AP, FPR95) on an anomaly set.
+"""``synboost ablation``: the paper's Table 2 rows (AP, FPR95) on an anomaly set, with the
+SegmentMeIfYouCan component metrics (sIoU, PPV, mean F1 at each row's best pixel-F1 threshold).
 
 The model runs once per image; every row is scored from that pass. Scores are resized to the
 label resolution as in ``synboost eval``. The "w/o uncertainty maps" row needs a dissimilarity
@@ -70,6 +71,9 @@ class RowResult:
     ap: float | None = None
     fpr95: float | None = None
     auroc: float | None = None
+    siou: float | None = None
+    ppv: float | None = None
+    mean_f1: float | None = None
     status: str = "ok"
 
 
@@ -83,6 +87,7 @@ def run_ablation(args: argparse.Namespace) -> int:
     """Score every row on the anomaly set and print the table."""
     from synboost_ros.data.anomaly_sets import AnomalyDataset
     from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator
+    from synboost_ros.metrics.components import ComponentMetrics
     from synboost_ros.preprocessing import resize_map
     from synboost_ros.training.inference_maps import MapExtractor, dissimilarity_probability
     from synboost_ros.training.model_io import load_dissimilarity_net
@@ -111,6 +116,7 @@ def run_ablation(args: argparse.Namespace) -> int:
     samples = AnomalyDataset(args.data, args.format)
     count = len(samples) if args.limit is None else min(args.limit, len(samples))
     accumulators = {key: AnomalyMetricAccumulator() for key, _ in ROWS}
+    components = {key: ComponentMetrics() for key, _ in ROWS}
     for index in tqdm(range(count), desc="ablation", unit="img"):
         sample = samples[index]
         maps = extractor(sample.image)
@@ -129,14 +135,22 @@ def run_ablation(args: argparse.Namespace) -> int:
                 no_uncertainty, maps, device, no_uncertainty_normalization
             )
         for key, score in scores.items():
-            accumulators[key].update(resize_map(score, sample.label.shape), sample.label)
+            resized = resize_map(score, sample.label.shape)
+            accumulators[key].update(resized, sample.label)
+            components[key].update(resized, sample.label)
     rows = []
     for key, method in ROWS:
         if key == "no_uncertainty" and no_uncertainty is None:
             rows.append(RowResult(key, method, status=NOT_RUN))
             continue
         metrics = accumulators[key].compute()
-        rows.append(RowResult(key, method, metrics.ap, metrics.fpr95, metrics.auroc))
+        parts = components[key].compute(accumulators[key].threshold_best_f1())
+        rows.append(
+            RowResult(
+                key, method, metrics.ap, metrics.fpr95, metrics.auroc,
+                parts.mean_siou, parts.mean_ppv, parts.mean_f1,
+            )  # fmt: skip
+        )
     _print(args, rows, count, weights)
     return 0
 
@@ -169,6 +183,10 @@ def _warn_if_other_maps(weights: Path, no_uncertainty_weights: Path) -> None:
         )
 
 
+def _cell(value: float | None) -> str:
+    return f"{'n/a':>7}" if value is None else f"{value:7.4f}"
+
+
 def _print(
     args: argparse.Namespace, rows: list[RowResult], count: int, weights: Sequence[float]
 ) -> None:
@@ -182,10 +200,12 @@ def _print(
         print(json.dumps(report))
         return
     width = max(len(row.method) for row in rows)
-    print(f"{'method':<{width}}  {'AP':>7}  {'FPR95':>7}")
+    columns = ("AP", "FPR95", "sIoU", "PPV", "mean F1")
+    print(f"{'method':<{width}}  " + "  ".join(f"{c:>7}" for c in columns))
     for row in rows:
         if row.status != "ok":
             print(f"{row.method:<{width}}  {row.status}")
         else:
-            print(f"{row.method:<{width}}  {row.ap:7.4f}  {row.fpr95:7.4f}")
+            values = (row.ap, row.fpr95, row.siou, row.ppv, row.mean_f1)
+            print(f"{row.method:<{width}}  " + "  ".join(_cell(v) for v in values))
     print(f"({count} images, ensemble weights {list(weights)})", file=sys.stderr)

@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="evaluate anomaly scores or segmentation on a data set",
-        description="Pooled anomaly metrics (Fishyscapes protocol) on an anomaly data set, or "
+        description="Pooled anomaly metrics (Fishyscapes protocol) and SegmentMeIfYouCan "
+        "component metrics (sIoU, PPV, mean F1) on an anomaly data set, or "
         "semantic-segmentation mIoU on Cityscapes.",
     )
     parser.add_argument("--data", required=True, type=Path, help="data set root directory")
@@ -160,6 +161,14 @@ def _print_anomaly(args: argparse.Namespace, evaluation: AnomalyEvaluation) -> N
         ("pixels", str(metrics.num_pixels)),
         ("anomaly pixels", str(metrics.num_anomaly_pixels)),
         ("exact", "yes" if metrics.exact else f"no ({accumulator.mantissa_bits} mantissa bits)"),
+    ]
+    components = evaluation.components
+    rows += [
+        ("components at score", f"{components.score_threshold:g} (best pixel F1, grid 0.05)"),
+        ("sIoU", _fraction(components.mean_siou)),
+        ("PPV", _fraction(components.mean_ppv)),
+        ("mean F1", _fraction(components.mean_f1)),
+        ("components GT/pred.", f"{components.gt_components} / {components.predicted_components}"),
     ]
     for kind, breakdown in evaluation.breakdowns.items():
         operating_point = f"TPR {evaluation.tpr:g}, threshold {breakdown.threshold:.6g}"

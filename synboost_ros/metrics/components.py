@@ -70,35 +70,60 @@ def frame_components(
     """Component sIoU and PPV of one binary HxW ``prediction`` against an HxW ``label``."""
     if prediction.shape != label.shape:
         raise ValueError(f"prediction {prediction.shape} and label {label.shape} differ in size")
-    void = label == IGNORE_ID
-    gt_labels, gt_areas = _components(label == ANOMALY_LABEL)
-    pred_labels, pred_areas = _components(prediction.astype(bool) & ~void)
-    small_gt = np.flatnonzero(gt_areas < min_gt_area)
-    small_gt = small_gt[small_gt > 0]
-    roi = ~void & ~np.isin(gt_labels, small_gt)
-    pred_labels = np.where(np.isin(pred_labels, np.flatnonzero(pred_areas < min_pred_area)), 0, pred_labels)
-    gt_ids, gt_index = np.unique(gt_labels[roi], return_inverse=True)
-    pred_ids, pred_index = np.unique(pred_labels[roi], return_inverse=True)
-    # Contingency table of the ROI pixels: rows ground truth, columns prediction.
-    table = np.zeros((gt_ids.size, pred_ids.size), dtype=np.int64)
-    np.add.at(table, (gt_index, pred_index), 1)
-    gt_rows = np.flatnonzero(gt_ids > 0)
-    pred_cols = np.flatnonzero(pred_ids > 0)
-    background_row = np.flatnonzero(gt_ids == 0)
-    background_col = np.flatnonzero(pred_ids == 0)
-    component_overlap = table[np.ix_(gt_rows, pred_cols)]
-    predicted_on_background = (
-        table[background_row[0], pred_cols] if background_row.size else np.zeros(pred_cols.size)
+    return match_components(prediction, GroundTruth.of(label, min_gt_area), min_pred_area)
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """A label's void mask, ground-truth components and region of interest."""
+
+    void: np.ndarray
+    labels: np.ndarray
+    areas: np.ndarray
+    roi: np.ndarray
+
+    @classmethod
+    def of(cls, label: np.ndarray, min_gt_area: int = OBSTACLE_TRACK_MIN_GT_AREA) -> GroundTruth:
+        """Components of ``label``; those below ``min_gt_area`` pixels become void."""
+        void = label == IGNORE_ID
+        labels, areas = _components(label == ANOMALY_LABEL)
+        small = areas < min_gt_area
+        small[0] = False
+        return cls(void, labels, areas, ~void & ~small[labels])
+
+
+def match_components(
+    prediction: np.ndarray, truth: GroundTruth, min_pred_area: int = OBSTACLE_TRACK_MIN_PRED_AREA
+) -> FrameComponents:
+    """Component sIoU and PPV of a binary prediction against prepared ground truth."""
+    if prediction.shape != truth.void.shape:
+        raise ValueError(
+            f"prediction {prediction.shape} and label {truth.void.shape} differ in size"
+        )
+    gt_labels, gt_areas, roi = truth.labels, truth.areas, truth.roi
+    pred_labels, pred_areas = _components(prediction.astype(bool) & ~truth.void)
+    small_pred = pred_areas < min_pred_area
+    small_pred[0] = True  # label 0 is the background
+    gt, pred = gt_labels[roi], np.where(small_pred[pred_labels[roi]], 0, pred_labels[roi])
+    gt_sizes = np.bincount(gt, minlength=gt_areas.size)
+    pred_sizes = np.bincount(pred, minlength=pred_areas.size)
+    # Pixels of both a ground-truth and a predicted component: the sparse overlap table.
+    both = (gt > 0) & (pred > 0)
+    pairs, overlap = np.unique(gt[both].astype(np.int64) * pred_areas.size + pred[both], return_counts=True)
+    pair_gt, pair_pred = np.divmod(pairs, pred_areas.size)
+    overlap_of_pred = np.bincount(pair_pred, weights=overlap, minlength=pred_areas.size)
+    predicted_on_background = pred_sizes - overlap_of_pred
+    # |k ∩ K^| = the pixels of k that any prediction covers; |(k ∪ K^) \ A| = |k| plus the
+    # pixels of K^ on the background (those of K^ on other components are A, those on k in k).
+    intersection = np.bincount(pair_gt, weights=overlap, minlength=gt_areas.size)
+    touched_background = np.bincount(
+        pair_gt, weights=predicted_on_background[pair_pred], minlength=gt_areas.size
     )
-    gt_sizes = table[gt_rows].sum(axis=1)
-    missed = table[gt_rows, background_col[0]] if background_col.size else np.zeros(gt_rows.size)
-    # |k ∩ K^| = |k| minus its unpredicted pixels; |(k ∪ K^) \ A| = |k| plus the pixels of
-    # K^ on the background (those of K^ on other components are A, those on k are in k).
-    touching = component_overlap > 0
-    siou = (gt_sizes - missed) / (gt_sizes + touching.astype(np.int64) @ predicted_on_background)
-    pred_sizes = table[:, pred_cols].sum(axis=0)
-    ppv = component_overlap.sum(axis=0) / pred_sizes
-    return FrameComponents(np.asarray(siou, dtype=np.float64), np.asarray(ppv, np.float64))
+    gt_ids = np.flatnonzero(gt_sizes[1:]) + 1
+    pred_ids = np.flatnonzero(pred_sizes[1:]) + 1
+    siou = intersection[gt_ids] / (gt_sizes[gt_ids] + touched_background[gt_ids])
+    ppv = overlap_of_pred[pred_ids] / pred_sizes[pred_ids]
+    return FrameComponents(siou.astype(np.float64), ppv.astype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -170,10 +195,9 @@ class ComponentMetrics:
 
     def update(self, scores: np.ndarray, label: np.ndarray) -> None:
         """Add one frame: HxW scores and labels (0 normal, 1 anomaly, 255 void)."""
+        truth = GroundTruth.of(label, self.min_gt_area)
         for threshold, frames in zip(self.score_thresholds, self._frames, strict=True):
-            frames.append(
-                frame_components(scores >= threshold, label, self.min_gt_area, self.min_pred_area)
-            )
+            frames.append(match_components(scores >= threshold, truth, self.min_pred_area))
 
     def compute(self, score_threshold: float) -> ComponentResult:
         """The metrics at the grid threshold nearest ``score_threshold``."""
