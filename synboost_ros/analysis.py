@@ -27,8 +27,9 @@ class FrameAnalysis:
     summary: AnomalySummary
 
 
-def analyze(result: PipelineResult, settings: AnalysisSettings = AnalysisSettings()) -> FrameAnalysis:
+def analyze(result: PipelineResult, settings: AnalysisSettings | None = None) -> FrameAnalysis:
     """Objects and summary of ``result`` (which must hold the anomaly and semantic maps)."""
+    settings = settings or AnalysisSettings()
     if result.anomaly is None or result.semantic is None:
         raise ValueError("the analysis needs the pipeline's anomaly and semantic maps")
     objects = extract_objects(result.anomaly, result.semantic, settings.objects)

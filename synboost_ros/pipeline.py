@@ -160,7 +160,11 @@ class AnomalyPipeline:
         )
         lap("dissimilarity")
         maps["anomaly"] = self._postprocess(
-            maps["anomaly"], syn_image, syn_semantic[0], temporal if temporal is not None else self._temporal, lap
+            maps["anomaly"],
+            syn_image,
+            syn_semantic[0],
+            temporal if temporal is not None else self._temporal,
+            lap,
         )
         size = (height, width)
         result = PipelineResult()

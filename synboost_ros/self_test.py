@@ -100,11 +100,12 @@ def analysis_problems(result: PipelineResult, settings: AnalysisSettings) -> lis
 def run_self_test(
     pipeline: Any,
     budget_ms: float,
-    settings: AnalysisSettings = AnalysisSettings(),
+    settings: AnalysisSettings | None = None,
     image: np.ndarray | None = None,
 ) -> SelfTestResult:
     """Run the self-test on ``pipeline`` (an ``AnomalyPipeline`` or a stand-in)."""
     image = self_test_image() if image is None else image
+    settings = settings or AnalysisSettings()
     temporal = TemporalFusion()
     pipeline(image, temporal=temporal)
     start = time.perf_counter()

@@ -36,8 +36,7 @@ from synboost_ros.demo.report import (
 from synboost_ros.demo.runner import frames_accounted, resolve_weights
 from synboost_ros.metrics.anomaly import AnomalyMetricAccumulator
 from synboost_ros.metrics.components import ComponentMetrics
-from synboost_ros.postprocess.objects import AnomalyObject
-from synboost_ros.postprocess.objects import extract_objects
+from synboost_ros.postprocess.objects import AnomalyObject, extract_objects
 from synboost_ros.postprocess.summary import summarize
 from synboost_ros.ros.anomaly_messages import (
     ReceivedBox,
@@ -238,7 +237,12 @@ def test_recorder_keys_maps_and_timing_by_their_header_stamp(monkeypatch) -> Non
             executor.spin_once(timeout_sec=0.05)
 
     obj = AnomalyObject(1, 0, 3, 2, 6, 0.5, 0.9, 0, True)
-    summary = summarize(anomaly, np.zeros((3, 5), np.uint8), extract_objects(anomaly, np.zeros((3, 5), np.uint8)), (0,))
+    summary = summarize(
+        anomaly,
+        np.zeros((3, 5), np.uint8),
+        extract_objects(anomaly, np.zeros((3, 5), np.uint8)),
+        (0,),
+    )
 
     def arrived() -> bool:
         frame = run.frames().get(stamp_ns)

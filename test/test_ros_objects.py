@@ -196,10 +196,11 @@ def graph():
             rclpy.shutdown(context=context)
 
 
-def expected_analysis(settings: SummarySettings = SummarySettings()):
+def expected_analysis(settings: SummarySettings | None = None):
     anomaly, semantic = scene_maps(*SIZE)
     objects = extract_objects(anomaly, semantic, ObjectSettings())
-    return anomaly, objects, summarize(anomaly, semantic, objects, (ROAD,), settings)
+    summary = summarize(anomaly, semantic, objects, (ROAD,), settings or SummarySettings())
+    return anomaly, objects, summary
 
 
 def summary_values(msg: DiagnosticArray) -> dict[str, str]:
@@ -310,7 +311,9 @@ def test_broken_outputs_refuse_to_start_with_one_message(monkeypatch):
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
-        with pytest.raises(StartupError, match="self-test failed: .*anomaly has 131072 non-finite"):
+        with pytest.raises(
+            StartupError, match=r"self-test failed: .*anomaly has 131072 non-finite"
+        ):
             AnomalyNode(
                 "sbbroken",
                 namespace=NAMESPACE,

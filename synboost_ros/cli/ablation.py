@@ -147,9 +147,15 @@ def run_ablation(args: argparse.Namespace) -> int:
         parts = components[key].compute(accumulators[key].threshold_best_f1())
         rows.append(
             RowResult(
-                key, method, metrics.ap, metrics.fpr95, metrics.auroc,
-                parts.mean_siou, parts.mean_ppv, parts.mean_f1,
-            )  # fmt: skip
+                key,
+                method,
+                metrics.ap,
+                metrics.fpr95,
+                metrics.auroc,
+                parts.mean_siou,
+                parts.mean_ppv,
+                parts.mean_f1,
+            )
         )
     _print(args, rows, count, weights)
     return 0

@@ -136,12 +136,12 @@ def evaluate_variant(
 def evaluate_drive(
     pipeline: Any,
     bag: str | Path,
-    spec: DriveSpec = DriveSpec(),
+    spec: DriveSpec | None = None,
     variants: dict[str, PostprocessOptions] = VARIANTS,
     limit: int | None = None,
 ) -> dict[str, Any]:
     """Every variant on the drive in ``bag``; the pipeline's post-processing is reset after."""
-    frames = truth_frames(list(read_drive_bag(bag))[:limit], spec)
+    frames = truth_frames(list(read_drive_bag(bag))[:limit], spec or DriveSpec())
     results = {}
     try:
         for name, options in variants.items():

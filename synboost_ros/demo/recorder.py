@@ -54,7 +54,10 @@ class OutputRecorder(Node):
                 DiagnosticArray, f"{self._target}/{SUMMARY_TOPIC}", self._on_summary, RECORD_QOS
             ),
             self.create_subscription(
-                objects_message_type(), f"{self._target}/{OBJECTS_TOPIC}", self._on_objects, RECORD_QOS
+                objects_message_type(),
+                f"{self._target}/{OBJECTS_TOPIC}",
+                self._on_objects,
+                RECORD_QOS,
             ),
         ]
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, RECORD_QOS)

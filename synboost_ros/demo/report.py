@@ -32,7 +32,13 @@ from synboost_ros.demo.recording import (
 from synboost_ros.demo.replay_source import ReplayFrame
 from synboost_ros.metrics.anomaly import ANOMALY_LABEL, AnomalyMetricAccumulator
 from synboost_ros.metrics.components import ComponentMetrics
-from synboost_ros.visualize import ON_DRIVABLE_COLOR, OFF_DRIVABLE_COLOR, heatmap, semantic_color, write_rgb
+from synboost_ros.visualize import (
+    OFF_DRIVABLE_COLOR,
+    ON_DRIVABLE_COLOR,
+    heatmap,
+    semantic_color,
+    write_rgb,
+)
 
 CONTACT_ROWS = 6
 COUNTERS = ("frames_in", "frames_out", "frames_dropped", "frames_bad", "frames_idle")
@@ -90,9 +96,7 @@ def anomaly_metrics(
     }
 
 
-def summary_report(
-    frames: Mapping[int, FrameOutputs], replayed: Mapping[int, ReplayFrame]
-) -> dict:
+def summary_report(frames: Mapping[int, FrameOutputs], replayed: Mapping[int, ReplayFrame]) -> dict:
     """The recorded ``~/anomaly_summary`` per frame, and how often the alarm was raised: over
     all frames, over those whose ground truth shows an anomaly, and over those without."""
     start = min(replayed) if replayed else 0

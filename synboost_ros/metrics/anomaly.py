@@ -153,7 +153,9 @@ class AnomalyMetricAccumulator:
             y_true, y_score, sample_weight=weight
         )
         total = precision[:-1] + recall[:-1]
-        f1 = np.divide(2 * precision[:-1] * recall[:-1], total, out=np.zeros_like(total), where=total > 0)
+        f1 = np.divide(
+            2 * precision[:-1] * recall[:-1], total, out=np.zeros_like(total), where=total > 0
+        )
         return float(thresholds[int(np.argmax(f1))])
 
     def counts_at_or_above(self, threshold: float) -> tuple[int, int]:

@@ -109,7 +109,9 @@ def match_components(
     pred_sizes = np.bincount(pred, minlength=pred_areas.size)
     # Pixels of both a ground-truth and a predicted component: the sparse overlap table.
     both = (gt > 0) & (pred > 0)
-    pairs, overlap = np.unique(gt[both].astype(np.int64) * pred_areas.size + pred[both], return_counts=True)
+    pairs, overlap = np.unique(
+        gt[both].astype(np.int64) * pred_areas.size + pred[both], return_counts=True
+    )
     pair_gt, pair_pred = np.divmod(pairs, pred_areas.size)
     overlap_of_pred = np.bincount(pair_pred, weights=overlap, minlength=pred_areas.size)
     predicted_on_background = pred_sizes - overlap_of_pred
@@ -153,9 +155,7 @@ class ComponentResult:
         }
 
 
-def component_result(
-    frames: Sequence[FrameComponents], score_threshold: float
-) -> ComponentResult:
+def component_result(frames: Sequence[FrameComponents], score_threshold: float) -> ComponentResult:
     """Pooled sIoU, PPV and F1 over sIoU thresholds of ``frames``."""
     siou = np.concatenate([f.siou for f in frames]) if frames else np.empty(0)
     ppv = np.concatenate([f.ppv for f in frames]) if frames else np.empty(0)

@@ -13,7 +13,9 @@ from synboost_ros.postprocess.temporal import DEFAULT_WEIGHT, MAX_WEIGHT
 
 @dataclass(frozen=True)
 class PostprocessOptions:
-    """Temporal fusion and drivable-area gating (both off by default; README has the figures).
+    """Temporal fusion and drivable-area gating, both off here: a pipeline may score
+    unrelated images (``synboost eval``); the node, which sees one camera stream, turns the
+    fusion on by default (its ``temporal_fusion`` parameter; README has the figures).
 
     Both run at the synthesis size, before the maps are resized to the camera resolution.
     """

@@ -88,7 +88,9 @@ def detection_array(objects: Sequence[AnomalyObject], header: Any, module: Modul
         detection.bbox.center.position.y = center_y
         detection.bbox.size_x, detection.bbox.size_y = float(obj.width), float(obj.height)
         hypothesis = module.ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = ON_DRIVABLE_CLASS if obj.on_drivable else OFF_DRIVABLE_CLASS
+        hypothesis.hypothesis.class_id = (
+            ON_DRIVABLE_CLASS if obj.on_drivable else OFF_DRIVABLE_CLASS
+        )
         hypothesis.hypothesis.score = obj.max_score
         detection.results = [hypothesis]
         detections.append(detection)
@@ -137,7 +139,7 @@ def summary_message(
 def summary_message_from_result(
     result: PipelineResult,
     header: Any,
-    settings: AnalysisSettings = AnalysisSettings(),
+    settings: AnalysisSettings | None = None,
     name: str = "anomaly_node",
     hardware_id: str = "",
 ) -> DiagnosticArray:

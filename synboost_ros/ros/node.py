@@ -34,13 +34,13 @@ from synboost_ros.ros.frame_worker import FrameWorker
 from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed, decode_image
 from synboost_ros.ros.latency_stats import HealthLimits, PipelineStats, evaluate_health
 from synboost_ros.ros.outputs import OutputPublishers, RenderSettings, required_maps
-from synboost_ros.ros.scene_outputs import SceneOutputs
 from synboost_ros.ros.parameters import (
     NodeParameters,
     ParameterError,
     declare_node_parameters,
     watch_node_parameters,
 )
+from synboost_ros.ros.scene_outputs import SceneOutputs
 from synboost_ros.self_test import SelfTestResult, run_self_test
 from synboost_ros.weights import ModelLoadError
 

@@ -99,7 +99,7 @@ class NodeParameters(ModelOptions):
     )
     draw_objects: bool = option(True, "draw the anomaly objects' boxes on ~/overlay")
     temporal_fusion: bool = option(
-        False, "fuse each anomaly map with the previous one along optical flow"
+        True, "fuse each anomaly map with the previous one along optical flow (README: figures)"
     )
     temporal_weight: float = option(
         0.5, "weight of the previous (warped) map in the temporal fusion", low=0.0, high=MAX_WEIGHT

@@ -1,9 +1,10 @@
 """The node's object and summary outputs: ``~/anomaly_objects`` and ``~/anomaly_summary``.
 
-Per frame, ``SceneOutputs.plan`` says what is needed, and ``SceneOutputs.publish`` finds the objects and the summary of the pipeline result
-(``synboost_ros.analysis``) when someone needs them (a subscriber of either topic, or of
-``~/overlay`` with ``draw_objects``), publishes them with the input header, and returns the
-analysis for the overlay; with nobody to use it, nothing is computed.
+Per frame, ``SceneOutputs.plan`` says what is needed, and ``SceneOutputs.publish`` finds the
+objects and the summary of the pipeline result (``synboost_ros.analysis``) when someone needs
+them (a subscriber of either topic, or of ``~/overlay`` with ``draw_objects``), publishes them
+with the input header, and returns the analysis for the overlay; with nobody to use it,
+nothing is computed.
 """
 
 from __future__ import annotations
