@@ -15,6 +15,8 @@ from synboost_ros.ros.latency_stats import (
     RateMeter,
     SlidingWindow,
     evaluate_health,
+    node_health,
+    total_key_values,
 )
 
 
@@ -157,8 +159,27 @@ def test_health_error_after_the_failure_limit_and_recovery():
 
 
 def test_health_error_when_the_pipeline_did_not_load():
-    stats = PipelineStats()
-    stats.set_load_error("weights manifest /x/manifest.json not found")
-    health = evaluate_health(stats.snapshot(), HealthLimits())
+    health = node_health({}, load_error="weights manifest /x/manifest.json not found")
     assert health.level == Level.ERROR
     assert health.message == "pipeline failed to load: weights manifest /x/manifest.json not found"
+
+
+def test_node_health_is_the_worst_camera_s_and_names_each_camera():
+    ok = evaluate_health(running_stats(20, 50).snapshot(), HealthLimits(5.0, 100.0))
+    slow = evaluate_health(running_stats(2, 50).snapshot(), HealthLimits(5.0, 100.0))
+    assert node_health({"": slow}) == slow  # one camera: its verdict as it is
+    both = node_health({"front": ok, "rear": slow})
+    assert both.level == Level.WARN
+    assert both.message == f"front: {ok.message}; rear: {slow.message}"
+    assert node_health({"front": ok, "rear": ok}).level == Level.OK
+
+
+def test_totals_sum_the_counters_and_rates_of_every_camera():
+    front, rear = running_stats(20, 50), running_stats(10, 50)
+    rear.frame_received()
+    rear.frame_dropped()
+    rear.frame_failed("bad")
+    totals = dict(total_key_values([front.snapshot(), rear.snapshot()]))
+    assert totals["frames_in"] == "101" and totals["frames_out"] == "100"
+    assert (totals["frames_dropped"], totals["frames_bad"]) == ("1", "1")
+    assert float(totals["rate_out_hz"]) == pytest.approx(30.0, rel=0.01)

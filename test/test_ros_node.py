@@ -85,11 +85,11 @@ class RecordingPipeline:
         self.delay_s = 0.0
         self.requested: list[set[str]] = []
 
-    def __call__(self, image: np.ndarray, outputs=None):
+    def __call__(self, image: np.ndarray, outputs=None, temporal=None):
         self.requested.append(set(outputs))
         if self.delay_s:
             time.sleep(self.delay_s)
-        return self._pipeline(image, outputs)
+        return self._pipeline(image, outputs, temporal=temporal)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pipeline, name)

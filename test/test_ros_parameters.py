@@ -24,8 +24,10 @@ CONFIG = Path(__file__).resolve().parent.parent / "config" / "anomaly.yaml"
 FIXED = {
     "preset", "weights", "random_weights", "backend", "device", "precision", "input",
     "input_qos", "segmentation_height", "segmentation_width", "synthesis_height",
-    "synthesis_width", "publish_synthesized", "self_test",
+    "synthesis_width", "publish_synthesized", "self_test", "image_topics", "camera_names",
 }  # fmt: skip
+# Left unset in the shipped YAML (commented out): the model's ensemble weights, one camera.
+UNSET_IN_YAML = {"ensemble_weights", "image_topics", "camera_names"}
 RUNTIME = {
     "ensemble_weights", "anomaly_threshold", "overlay_alpha", "diagnostics_period",
     "latency_budget_ms", "min_rate_hz", "object_threshold_low", "object_threshold_high",
@@ -48,14 +50,15 @@ def test_the_shipped_yaml_holds_every_default():
     values = document["/**"]["ros__parameters"]
     defaults = NodeParameters()
     # ensemble_weights stays unset (commented out) so the model's own weights apply.
-    assert set(values) == set(PARAMETER_NAMES) - {"ensemble_weights"}
+    assert set(values) == set(PARAMETER_NAMES) - UNSET_IN_YAML
     for name, value in values.items():
         assert value == getattr(defaults, name), name
         assert type(value) is type(getattr(defaults, name)), name
 
 
 def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
-    marked = set(re.findall(r"^ {4}(\w+):[^#\n]*# \(fixed\)", CONFIG.read_text(), re.MULTILINE))
+    pattern = r"^ {4}(?:# )?(\w+):[^#\n]*# \(fixed\)"  # commented-out entries count too
+    marked = set(re.findall(pattern, CONFIG.read_text(), re.MULTILINE))
     assert marked == FIXED
 
 
@@ -87,6 +90,16 @@ def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
         ({"alarm_share": 2.0}, ["alarm_share must be <= 1"]),
         ({"temporal_weight": 0.99}, ["temporal_weight must be <= 0.95"]),
         ({"gating_falloff": 0.0}, ["gating_falloff must be > 0"]),
+        ({"camera_names": ("front",)}, ["camera_names needs image_topics"]),
+        ({"image_topics": ("/a/image_raw", "/b/image_raw"), "camera_names": ("a",)},
+         ["camera_names has 1 names for 2 image_topics"]),
+        ({"image_topics": ("/a/image_raw", "/a/image_raw")}, ["lists '/a/image_raw' twice"]),
+        ({"image_topics": ("/a/image_raw", "/a/image_color")}, ["set camera_names"]),
+        ({"image_topics": ("/a/image_raw",), "camera_names": ("front cam",)},
+         ["camera name 'front cam' must start with a letter"]),
+        ({"image_topics": ("/a/image_raw", "/b/image_raw"), "camera_names": ("x", "x")},
+         ["camera_names must differ"]),
+        ({"image_topics": ("/cam/",)}, ["image_topics: '/cam/' is not a topic name"]),
     ],
 )
 def test_each_bad_value_is_named(changes, words):
@@ -178,7 +191,26 @@ def test_declared_parameters_take_overrides_and_carry_descriptors(rclpy_context)
 def test_ensemble_weights_stay_unset_by_default(rclpy_context):
     node = make_node(rclpy_context, {})
     try:
-        assert declare_node_parameters(node).ensemble_weights is None
+        params = declare_node_parameters(node)
+        assert params.ensemble_weights is None
+        assert (params.image_topics, params.camera_names) == ((), ())
+        assert [(c.name, c.topic) for c in params.cameras()] == [("", "image")]
+    finally:
+        node.destroy_node()
+
+
+def test_image_topics_are_a_string_array(rclpy_context):
+    topics = ["/cam_front/image_raw", "/cam_rear/image_raw"]
+    node = make_node(rclpy_context, {"image_topics": topics})
+    try:
+        params = declare_node_parameters(node)
+        assert params.image_topics == tuple(topics)
+        assert [(c.name, c.topic) for c in params.cameras()] == [
+            ("cam_front", "/cam_front/image_raw"),
+            ("cam_rear", "/cam_rear/image_raw"),
+        ]
+        described = node.describe_parameters(["image_topics", "camera_names"])
+        assert all(d.read_only for d in described)
     finally:
         node.destroy_node()
 

@@ -1,8 +1,9 @@
-"""Frame counters, sliding-window latencies and rates, and the node's health verdict.
+"""Frame counters, sliding-window latencies and rates, and the health verdicts: a camera's
+(``evaluate_health``) and the node's over its cameras (``node_health``).
 
 Plain Python: the clock is injected (``time.monotonic`` by default) so tests can drive it.
 All methods of ``PipelineStats`` are thread-safe: the subscription callback, the worker
-thread and the diagnostics timer use one instance together.
+thread and the diagnostics timer use one instance (per camera) together.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -113,7 +114,6 @@ class StatsSnapshot:
     e2e_ms: tuple[float, float, float]  # (p50, p95, max)
     consecutive_failures: int
     last_error: str
-    load_error: str
 
     def key_values(self) -> list[tuple[str, str]]:
         """Diagnostic key/value pairs (numbers as text, NaN when there is no sample yet)."""
@@ -130,6 +130,19 @@ class StatsSnapshot:
 
 def _fmt(value: float) -> str:
     return f"{value:.3f}"
+
+
+def total_key_values(snapshots: Iterable[StatsSnapshot]) -> list[tuple[str, str]]:
+    """Diagnostic key/value pairs of several cameras together: counters and rates summed."""
+    snapshots = list(snapshots)
+    totals = FrameCounters()
+    for snapshot in snapshots:
+        for name, value in vars(snapshot.counters).items():
+            setattr(totals, name, getattr(totals, name) + value)
+    pairs = [(name, str(value)) for name, value in vars(totals).items()]
+    for rate in ("rate_in_hz", "rate_out_hz"):
+        pairs.append((rate, _fmt(sum(getattr(s, rate) for s in snapshots))))
+    return pairs
 
 
 class PipelineStats:
@@ -150,7 +163,6 @@ class PipelineStats:
         self._rate_idle = RateMeter(rate_window_s, clock)
         self._consecutive_failures = 0
         self._last_error = ""
-        self._load_error = ""
 
     def frame_received(self) -> None:
         """A frame arrived from the subscription."""
@@ -188,11 +200,6 @@ class PipelineStats:
                     self._stage_windows[stage].add(value)
             self._e2e_window.add(e2e_ms)
 
-    def set_load_error(self, error: str) -> None:
-        """The pipeline could not be created."""
-        with self._lock:
-            self._load_error = error
-
     def snapshot(self) -> StatsSnapshot:
         """Copy of the current state."""
         with self._lock:
@@ -209,7 +216,6 @@ class PipelineStats:
                 e2e_ms=(e2e.percentile(50), e2e.percentile(95), e2e.maximum()),
                 consecutive_failures=self._consecutive_failures,
                 last_error=self._last_error,
-                load_error=self._load_error,
             )
 
 
@@ -231,9 +237,8 @@ class Health:
 
 
 def evaluate_health(snapshot: StatsSnapshot, limits: HealthLimits) -> Health:
-    """ERROR: no pipeline or the last ``failure_limit`` frames failed; WARN: too slow or late."""
-    if snapshot.load_error:
-        return Health(Level.ERROR, f"pipeline failed to load: {snapshot.load_error}")
+    """A camera's verdict. ERROR: its last ``failure_limit`` frames failed; WARN: too slow or
+    late."""
     if snapshot.consecutive_failures >= limits.failure_limit:
         return Health(
             Level.ERROR,
@@ -258,3 +263,17 @@ def evaluate_health(snapshot: StatsSnapshot, limits: HealthLimits) -> Health:
     return Health(
         Level.OK, f"running at {snapshot.rate_out_hz:.1f} Hz, e2e latency p95 {e2e_p95:.1f} ms"
     )
+
+
+def node_health(cameras: Mapping[str, Health], load_error: str = "") -> Health:
+    """The node's verdict. ERROR while the pipeline failed to load; else the worst level of its
+    cameras, with the message of a single camera as it is and of several each after its name."""
+    if load_error:
+        return Health(Level.ERROR, f"pipeline failed to load: {load_error}")
+    if not cameras:
+        return Health(Level.OK, "starting")
+    level = max(health.level for health in cameras.values())
+    if len(cameras) == 1:
+        (health,) = cameras.values()
+        return Health(level, health.message)
+    return Health(level, "; ".join(f"{name}: {health.message}" for name, health in cameras.items()))

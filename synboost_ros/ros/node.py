@@ -1,10 +1,17 @@
 """``anomaly_node``: camera images in, SynBoost maps out, with diagnostics.
 
-The subscription callback only hands the newest frame to a worker thread (see
-``frame_worker``); the worker decodes, runs the pipeline for the maps that subscribers want,
-and publishes. Durations are measured with ``time.perf_counter``; the end-to-end latency is
-publish time minus the header stamp on the node's clock, so it stays right under
-``use_sim_time``.
+One node serves one camera (input ``image``, outputs ``~/<output>``) or, with ``image_topics``,
+several cameras with one model in memory (outputs ``~/<camera>/<output>``, see ``cameras``).
+Each camera (``CameraStream``) has its own subscription, publishers, counters and
+temporal-fusion state. The subscription callbacks only hand the newest frame of their camera
+to one worker thread (see ``frame_worker``), which serves the cameras fairly; it decodes, runs
+the pipeline for the maps that subscribers want, and publishes. Durations are measured with
+``time.perf_counter``; the end-to-end latency is publish time minus the header stamp on the
+node's clock, so it stays right under ``use_sim_time``.
+
+/diagnostics: one status ``<node>: anomaly detection`` (model, device, self-test; for a single
+camera also its counters and latencies, as before), and with ``image_topics`` one more per
+camera, ``<node>/<camera>: anomaly detection``, while the node's status sums the counters.
 
 Input QoS, depth 1 in both cases (only the newest frame matters; the worker drops any frame
 it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` = reliable.
@@ -17,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import rclpy
@@ -30,9 +38,19 @@ from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 
 from synboost_ros.pipeline import AnomalyPipeline, InvalidImageError
+from synboost_ros.postprocess.temporal import TemporalFusion
+from synboost_ros.ros.cameras import CameraSpec
 from synboost_ros.ros.frame_worker import FrameWorker
 from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed, decode_image
-from synboost_ros.ros.latency_stats import HealthLimits, PipelineStats, evaluate_health
+from synboost_ros.ros.latency_stats import (
+    Health,
+    HealthLimits,
+    PipelineStats,
+    StatsSnapshot,
+    evaluate_health,
+    node_health,
+    total_key_values,
+)
 from synboost_ros.ros.outputs import OutputPublishers, RenderSettings, required_maps
 from synboost_ros.ros.parameters import (
     NodeParameters,
@@ -55,7 +73,6 @@ INPUTS = {
     "raw": (Image, "", decode_image),
     "compressed": (CompressedImage, "/compressed", decode_compressed),
 }
-BASE_TOPIC = "image"
 
 
 class StartupError(RuntimeError):
@@ -83,8 +100,26 @@ def _stage_times(
     return times
 
 
+@dataclass(eq=False)
+class CameraStream:
+    """One camera of the node: its input topic, publishers, counters and temporal-fusion
+    state (the node's frame worker keys its slots by this object)."""
+
+    spec: CameraSpec
+    topic: str  # resolved input topic
+    outputs: OutputPublishers
+    scene: SceneOutputs
+    stats: PipelineStats = field(default_factory=PipelineStats)
+    temporal: TemporalFusion = field(default_factory=TemporalFusion)
+
+    @property
+    def name(self) -> str:
+        """The camera's name ("" for the single camera of a node without image_topics)."""
+        return self.spec.name
+
+
 class AnomalyNode(Node):
-    """SynBoost anomaly detection on a camera topic."""
+    """SynBoost anomaly detection on one or several camera topics."""
 
     def __init__(
         self,
@@ -94,11 +129,14 @@ class AnomalyNode(Node):
         **node_options: Any,
     ) -> None:
         super().__init__(node_name, **node_options)
-        self._stats = PipelineStats()
+        self._cameras: list[CameraStream] = []
+        self._load_error = ""
         self._limits = HealthLimits()
         self._pipeline: Any = None
         self._self_test: SelfTestResult | None = None
-        self._worker: FrameWorker[Any] = FrameWorker(self._process, self._on_frame_error)
+        self._worker: FrameWorker[CameraStream, Any] = FrameWorker(
+            self._process, self._on_frame_error
+        )
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 1)
         try:
             self._params = self._declare_parameters()
@@ -110,39 +148,46 @@ class AnomalyNode(Node):
         params = self._params
         self._settings = RenderSettings(params.anomaly_threshold, params.overlay_alpha)
         self._limits = HealthLimits(params.min_rate_hz, params.latency_budget_ms)
-        self._outputs = OutputPublishers(self, params.publish_synthesized, self._pipeline.device)
-        # Objects and summary (ros/scene_outputs.py), post-processing, then the self-test.
-        self._scene = SceneOutputs(
-            self, params.analysis_settings(), params.draw_objects, self._pipeline.device
-        )
+        message_type, suffix, self._decode = INPUTS[params.input]
+        # Per camera: outputs, objects and summary (ros/scene_outputs.py); then the
+        # post-processing and the self-test.
+        self._cameras = [self._create_camera(spec, suffix) for spec in params.cameras()]
         self._pipeline.set_postprocess(params.postprocess_options())
         self._self_test = self._run_self_test(params)
         self._diagnostics_timer = self.create_timer(
             params.diagnostics_period, self.publish_diagnostics
         )
         watch_node_parameters(self, params, self._apply_parameters)
-        message_type, suffix, self._decode = INPUTS[params.input]
-        topic = self.input_topic(suffix)
         self._worker.start()
-        self.create_subscription(message_type, topic, self._on_frame, input_qos(params.input_qos))
+        for camera in self._cameras:
+            self._subscribe(camera, message_type)
+        inputs = ", ".join(
+            f"{camera.name}: {camera.topic}" if camera.name else camera.topic
+            for camera in self._cameras
+        )
         self.get_logger().info(
             f"ready: {params.preset} on {self._pipeline.backend_name} / {self._pipeline.device} / "
-            f"{self._pipeline.precision}, input {topic} ({params.input})"
+            f"{self._pipeline.precision}, input {inputs} ({params.input})"
         )
 
-    def input_topic(self, suffix: str) -> str:
-        """The camera topic: the remapped ``image`` plus ``suffix``, as image_transport does
+    def input_topic(self, base: str, suffix: str) -> str:
+        """A camera topic: the remapped ``base`` plus ``suffix``, as image_transport does
         (``-r image:=/cam/image_raw`` with compressed input subscribes
         ``/cam/image_raw/compressed``); an explicit ``image/compressed`` remap still wins."""
-        explicit = self.resolve_topic_name(BASE_TOPIC + suffix)
-        if explicit != self.resolve_topic_name(BASE_TOPIC + suffix, only_expand=True):
+        explicit = self.resolve_topic_name(base + suffix)
+        if explicit != self.resolve_topic_name(base + suffix, only_expand=True):
             return explicit
-        return self.resolve_topic_name(BASE_TOPIC) + suffix
+        return self.resolve_topic_name(base) + suffix
 
     @property
     def stats(self) -> PipelineStats:
-        """Counters, latencies and rates."""
-        return self._stats
+        """Counters, latencies and rates of the first camera (the only one without
+        image_topics)."""
+        return self._cameras[0].stats
+
+    def camera_stats(self) -> dict[str, PipelineStats]:
+        """Counters, latencies and rates of each camera, by camera name."""
+        return {camera.name: camera.stats for camera in self._cameras}
 
     @property
     def parameters(self) -> NodeParameters:
@@ -162,9 +207,30 @@ class AnomalyNode(Node):
             message = f"{error} ({ROS_WEIGHTS_HINT})"
         except (ValueError, ImportError, RuntimeError, OSError) as error:
             message = f"cannot create the pipeline: {error}"
-        self._stats.set_load_error(message)
+        self._load_error = message
         self.publish_diagnostics()
         raise StartupError(message)
+
+    def _create_camera(self, spec: CameraSpec, suffix: str) -> CameraStream:
+        """A camera's publishers (under its output namespace) and state."""
+        params, device = self._params, self._pipeline.device
+        return CameraStream(
+            spec=spec,
+            topic=self.input_topic(spec.topic, suffix),
+            outputs=OutputPublishers(self, params.publish_synthesized, device, spec),
+            scene=SceneOutputs(
+                self, params.analysis_settings(), params.draw_objects, device, spec
+            ),
+        )
+
+    def _subscribe(self, camera: CameraStream, message_type: type) -> None:
+        """Subscribe the camera's topic; its frames go to its own slot of the worker."""
+        self.create_subscription(
+            message_type,
+            camera.topic,
+            lambda msg: self._on_frame(camera, msg),
+            input_qos(self._params.input_qos),
+        )
 
     def _run_self_test(self, params: NodeParameters) -> SelfTestResult | None:
         """One generated frame through the pipeline before subscribing (``self_test``); the
@@ -184,46 +250,52 @@ class AnomalyNode(Node):
                 return result
             source = params.weights or "the shipped weights"
             message = f"self-test {result.describe()} (weights: {source}); not starting"
-        self._stats.set_load_error(message)
+        self._load_error = message
         self.publish_diagnostics()
         self.get_logger().fatal(message)
         self.destroy_node()
         raise StartupError(message)
 
-    def _on_frame(self, msg: Image | CompressedImage) -> None:
-        self._stats.frame_received()
-        if self._worker.submit(msg):
-            self._stats.frame_dropped()
+    def _on_frame(self, camera: CameraStream, msg: Image | CompressedImage) -> None:
+        camera.stats.frame_received()
+        if self._worker.submit(camera, msg):
+            camera.stats.frame_dropped()
 
-    def _process(self, msg: Image | CompressedImage) -> None:
+    def _process(self, camera: CameraStream, msg: Image | CompressedImage) -> None:
         start = time.perf_counter()
         rgb = self._decode(msg)
         decoded = time.perf_counter()
-        topics = self._outputs.subscribed_topics()
-        scene = self._scene.plan(topics)
-        if not topics and not self._outputs.timing_subscribed() and not scene.needed:
-            self._stats.frame_idle()
+        outputs, scene_outputs = camera.outputs, camera.scene
+        topics = outputs.subscribed_topics()
+        scene = scene_outputs.plan(topics)
+        if not topics and not outputs.timing_subscribed() and not scene.needed:
+            camera.stats.frame_idle()
             return
-        result = self._pipeline(rgb, outputs=required_maps(topics) | scene.maps)
+        result = self._pipeline(
+            rgb, outputs=required_maps(topics) | scene.maps, temporal=camera.temporal
+        )
         ran = time.perf_counter()
-        analysis = self._scene.publish(scene, result, msg.header)
+        analysis = scene_outputs.publish(scene, result, msg.header)
         analysed = time.perf_counter()
         objects = None if analysis is None or not scene.draw else analysis.objects.objects
-        self._outputs.publish_images(topics, result, rgb, msg.header, self._settings, objects)
+        outputs.publish_images(topics, result, rgb, msg.header, self._settings, objects)
         published = time.perf_counter()
         e2e_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
         objects_ms = None if analysis is None else (analysed - ran) * 1e3
         times = _stage_times(
             (decoded - start) * 1e3, result.timings_ms, objects_ms, (published - analysed) * 1e3
         )
-        self._outputs.publish_timing(msg.header, {**times, "e2e": e2e_ms})
-        self._stats.frame_published(times, e2e_ms)
+        outputs.publish_timing(msg.header, {**times, "e2e": e2e_ms})
+        camera.stats.frame_published(times, e2e_ms)
 
-    def _on_frame_error(self, msg: Image | CompressedImage, error: Exception) -> None:
+    def _on_frame_error(
+        self, camera: CameraStream, msg: Image | CompressedImage, error: Exception
+    ) -> None:
         text = str(error) if isinstance(error, FRAME_ERRORS) else f"{type(error).__name__}: {error}"
-        self._stats.frame_failed(text)
+        camera.stats.frame_failed(text)
+        source = f"camera '{camera.name}', " if camera.name else ""
         self.get_logger().error(
-            f"bad frame (frame_id '{msg.header.frame_id}'): {text}",
+            f"bad frame ({source}frame_id '{msg.header.frame_id}'): {text}",
             throttle_duration_sec=LOG_THROTTLE_S,
         )
 
@@ -233,8 +305,11 @@ class AnomalyNode(Node):
         self._limits = HealthLimits(params.min_rate_hz, params.latency_budget_ms)
         if params.ensemble_weights is not None and params.ensemble_weights != old.ensemble_weights:
             self._pipeline.set_ensemble_weights(params.ensemble_weights)
-        self._scene.settings = params.analysis_settings()
-        self._scene.draw_objects = params.draw_objects
+        for camera in self._cameras:
+            camera.scene.settings = params.analysis_settings()
+            camera.scene.draw_objects = params.draw_objects
+            if not params.temporal_fusion:
+                camera.temporal.reset()
         self._pipeline.set_postprocess(params.postprocess_options())
         if params.diagnostics_period != old.diagnostics_period:
             self.destroy_timer(self._diagnostics_timer)
@@ -242,22 +317,43 @@ class AnomalyNode(Node):
                 params.diagnostics_period, self.publish_diagnostics
             )
 
-    def diagnostic_status(self) -> DiagnosticStatus:
-        """The node's status now: level, why, and every counter and latency."""
-        snapshot = self._stats.snapshot()
-        health = evaluate_health(snapshot, self._limits)
+    def diagnostic_statuses(self) -> list[DiagnosticStatus]:
+        """The node's status now, then one per named camera: level, why, every counter and
+        latency."""
+        states = [(camera, camera.stats.snapshot()) for camera in self._cameras]
+        healths = {camera.name: evaluate_health(snap, self._limits) for camera, snap in states}
+        health = node_health(healths, self._load_error)
         identity = self._identity()
+        if len(states) == 1 and not states[0][0].name:  # one camera: its figures are the node's
+            figures = states[0][1].key_values()
+        elif states:
+            names = ",".join(camera.name for camera, _ in states)
+            figures = [("cameras", names), *total_key_values(snap for _, snap in states)]
+        else:  # the pipeline or the self-test failed before any camera existed
+            figures = []
+        name = self.get_fully_qualified_name()
+        node = self._status(f"{name}: anomaly detection", health, identity + figures)
+        return [node] + [
+            self._status(
+                f"{camera.spec.scoped(name)}: anomaly detection",
+                healths[camera.name],
+                identity + [("camera", camera.name), ("topic", camera.topic)] + snap.key_values(),
+            )
+            for camera, snap in states
+            if camera.name
+        ]
+
+    def _status(
+        self, name: str, health: Health, values: list[tuple[str, str]]
+    ) -> DiagnosticStatus:
+        """One DiagnosticStatus; hardware_id = the device that runs; the self-test last."""
         return DiagnosticStatus(
             level=bytes([int(health.level)]),
-            name=f"{self.get_fully_qualified_name()}: anomaly detection",
+            name=name,
             message=health.message,
-            hardware_id=dict(identity)["device"],
-            values=[
-                KeyValue(key=k, value=v)
-                for k, v in identity + snapshot.key_values() + self._self_test_values()
-            ],
+            hardware_id=dict(values)["device"],
+            values=[KeyValue(key=k, value=v) for k, v in values + self._self_test_values()],
         )
-
     def _self_test_values(self) -> list[tuple[str, str]]:
         """The ``self_test`` key: its result, or why there is none."""
         if self._self_test is not None:
@@ -276,7 +372,7 @@ class AnomalyNode(Node):
 
     def publish_diagnostics(self) -> None:
         """Publish one DiagnosticArray on /diagnostics."""
-        array = DiagnosticArray(status=[self.diagnostic_status()])
+        array = DiagnosticArray(status=self.diagnostic_statuses())
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics.publish(array)
 

@@ -1,8 +1,8 @@
 """Output topics: which maps each needs, how each image is rendered, and their publishers.
 
 ``required_maps``, ``render_topic`` and ``timing_values`` are plain Python.
-``OutputPublishers`` owns the publishers; it reports which topics have subscribers so the
-node asks the pipeline only for the maps those need and converts nothing else.
+``OutputPublishers`` owns one camera's publishers; it reports which topics have subscribers so
+the node asks the pipeline only for the maps those need and converts nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sensor_msgs.msg import Image
 from synboost_ros.classes import colorize
 from synboost_ros.pipeline import PipelineResult
 from synboost_ros.postprocess.objects import AnomalyObject
+from synboost_ros.ros.cameras import SINGLE_CAMERA, CameraSpec
 from synboost_ros.ros.image_conversion import fill_image_msg
 from synboost_ros.visualize import draw_objects, overlay
 
@@ -85,13 +86,21 @@ def timing_values(times_ms: Mapping[str, float]) -> list[tuple[str, str]]:
 
 
 class OutputPublishers:
-    """The node's output publishers (``~/<topic>``) and ``~/timing``."""
+    """One camera's output publishers (``~/<topic>``, or ``~/<camera>/<topic>`` for a named
+    camera) and its ``timing``."""
 
-    def __init__(self, node: Node, publish_synthesized: bool, hardware_id: str) -> None:
+    def __init__(
+        self,
+        node: Node,
+        publish_synthesized: bool,
+        hardware_id: str,
+        camera: CameraSpec = SINGLE_CAMERA,
+    ) -> None:
         topics = [t for t in TOPIC_MAPS if t != "synthesized" or publish_synthesized]
-        self._images = {t: node.create_publisher(Image, f"~/{t}", OUTPUT_QOS) for t in topics}
-        self._timing = node.create_publisher(DiagnosticArray, f"~/{TIMING_TOPIC}", OUTPUT_QOS)
-        self._timing_name = f"{node.get_fully_qualified_name()}: frame timing"
+        prefix = camera.output_prefix
+        self._images = {t: node.create_publisher(Image, prefix + t, OUTPUT_QOS) for t in topics}
+        self._timing = node.create_publisher(DiagnosticArray, prefix + TIMING_TOPIC, OUTPUT_QOS)
+        self._timing_name = f"{camera.scoped(node.get_fully_qualified_name())}: frame timing"
         self._hardware_id = hardware_id
 
     def subscribed_topics(self) -> list[str]:

@@ -24,6 +24,7 @@ from synboost_ros.postprocess.objects import ObjectSettings
 from synboost_ros.postprocess.options import AnalysisSettings, PostprocessOptions
 from synboost_ros.postprocess.summary import SummarySettings
 from synboost_ros.postprocess.temporal import MAX_WEIGHT
+from synboost_ros.ros.cameras import CameraSpec, camera_specs
 
 INPUT_CHOICES = ("raw", "compressed")
 INPUT_QOS_CHOICES = ("sensor_data", "reliable")
@@ -37,9 +38,22 @@ class ParameterError(ValueError):
 class NodeParameters(ModelOptions):
     """Every parameter of ``anomaly_node`` with its default: the model options, then these."""
 
+    image_topics: tuple[str, ...] = option(
+        (),
+        "camera topics served by this node with one model (outputs under ~/<camera>/); "
+        "empty = one camera on 'image'",
+        read_only=True,
+    )
+    camera_names: tuple[str, ...] = option(
+        (),
+        "one name per image_topics entry (its output namespace); empty = from the topics "
+        "(/cam_front/image_raw -> cam_front)",
+        read_only=True,
+    )
     input: str = option(
         "raw",
-        "subscribe 'image' (sensor_msgs/Image) or 'image/compressed' (CompressedImage)",
+        "subscribe 'image' (sensor_msgs/Image) or 'image/compressed' (CompressedImage); "
+        "with image_topics, each topic or <topic>/compressed",
         read_only=True,
         choices=INPUT_CHOICES,
     )
@@ -129,7 +143,15 @@ class NodeParameters(ModelOptions):
             parse_class_names(self.drivable_classes)
         except ValueError as error:
             problems.append(f"drivable_classes: {error}")
+        try:
+            self.cameras()
+        except ValueError as error:
+            problems.append(str(error))
         return problems
+
+    def cameras(self) -> list[CameraSpec]:
+        """The cameras the node serves (``ros/cameras.py``)."""
+        return camera_specs(self.image_topics, self.camera_names)
 
     def analysis_settings(self) -> AnalysisSettings:
         """Object and summary settings (valid parameters only)."""
@@ -154,6 +176,7 @@ class NodeParameters(ModelOptions):
 
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(NodeParameters))
+STRING_ARRAYS = ("image_topics", "camera_names")
 
 
 def parameter_spec(name: str) -> OptionSpec:
@@ -169,16 +192,21 @@ def validate_parameters(params: NodeParameters) -> None:
 
 
 def _to_ros(name: str, value: Any) -> Any:
-    """Dataclass value -> declared value; an unset array is declared by its type alone."""
+    """Dataclass value -> declared value; an unset or empty array is declared by its type alone."""
     from rclpy.parameter import Parameter
 
+    if name in STRING_ARRAYS:
+        return list(value) if value else Parameter.Type.STRING_ARRAY
     if parameter_spec(name).count:
         return Parameter.Type.DOUBLE_ARRAY if value is None else [float(v) for v in value]
     return value
 
 
-def _from_ros(value: Any) -> Any:
-    """Parameter value -> dataclass value (arrays become tuples of float)."""
+def _from_ros(name: str, value: Any) -> Any:
+    """Parameter value -> dataclass value (string arrays become tuples of str, unset = (); other
+    arrays tuples of float)."""
+    if name in STRING_ARRAYS:
+        return tuple(str(v) for v in value or ())
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return tuple(float(v) for v in value)
@@ -216,7 +244,7 @@ def declare_node_parameters(node: Any, defaults: NodeParameters | None = None) -
     defaults = defaults or NodeParameters()
     for name in PARAMETER_NAMES:
         node.declare_parameter(name, _to_ros(name, getattr(defaults, name)), _descriptor(name))
-    values = {name: _from_ros(node.get_parameter_or(name).value) for name in PARAMETER_NAMES}
+    values = {name: _from_ros(name, node.get_parameter_or(name).value) for name in PARAMETER_NAMES}
     params = NodeParameters(**values)
     validate_parameters(params)
     return params
@@ -236,7 +264,7 @@ def watch_node_parameters(
 
     def on_set(changes: Sequence[Any]) -> Any:
         nonlocal current
-        ours = {p.name: _from_ros(p.value) for p in changes if p.name in PARAMETER_NAMES}
+        ours = {p.name: _from_ros(p.name, p.value) for p in changes if p.name in PARAMETER_NAMES}
         if not ours:
             return SetParametersResult(successful=True)
         candidate = current.replace(**ours)

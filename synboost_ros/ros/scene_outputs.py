@@ -1,4 +1,5 @@
-"""The node's object and summary outputs: ``~/anomaly_objects`` and ``~/anomaly_summary``.
+"""A camera's object and summary outputs: ``~/anomaly_objects`` and ``~/anomaly_summary``
+(under ``~/<camera>/`` for a named camera).
 
 Per frame, ``SceneOutputs.plan`` says what is needed, and ``SceneOutputs.publish`` finds the
 objects and the summary of the pipeline result (``synboost_ros.analysis``) when someone needs
@@ -19,6 +20,7 @@ from rclpy.node import Node
 from synboost_ros.analysis import ANALYSIS_MAPS, AnalysisSettings, FrameAnalysis, analyze
 from synboost_ros.pipeline import PipelineResult
 from synboost_ros.ros.anomaly_messages import objects_message, objects_message_type, summary_message
+from synboost_ros.ros.cameras import SINGLE_CAMERA, CameraSpec
 from synboost_ros.ros.outputs import OUTPUT_QOS
 
 OBJECTS_TOPIC = "anomaly_objects"
@@ -49,15 +51,21 @@ class SceneOutputs:
     """Publishers of the objects and the summary, and the settings they are made with."""
 
     def __init__(
-        self, node: Node, settings: AnalysisSettings, draw_objects: bool, hardware_id: str
+        self,
+        node: Node,
+        settings: AnalysisSettings,
+        draw_objects: bool,
+        hardware_id: str,
+        camera: CameraSpec = SINGLE_CAMERA,
     ) -> None:
         self.settings = settings  # the node replaces both when parameters change
         self.draw_objects = draw_objects
+        prefix = camera.output_prefix
         self._objects = node.create_publisher(
-            objects_message_type(), f"~/{OBJECTS_TOPIC}", OUTPUT_QOS
+            objects_message_type(), prefix + OBJECTS_TOPIC, OUTPUT_QOS
         )
-        self._summary = node.create_publisher(DiagnosticArray, f"~/{SUMMARY_TOPIC}", OUTPUT_QOS)
-        self._name = node.get_fully_qualified_name()
+        self._summary = node.create_publisher(DiagnosticArray, prefix + SUMMARY_TOPIC, OUTPUT_QOS)
+        self._name = camera.scoped(node.get_fully_qualified_name())
         self._hardware_id = hardware_id
 
     def plan(self, image_topics: Collection[str]) -> ScenePlan:
