@@ -56,7 +56,9 @@ def simulate(
     number of frames each camera lost to a newer one)."""
     key = key or (lambda camera: camera)
     frames = sorted(
-        (k / rate, camera) for camera, rate in rates_hz.items() for k in range(int(duration_s * rate))
+        (k / rate, camera)
+        for camera, rate in rates_hz.items()
+        for k in range(int(duration_s * rate))
     )
     served: dict[str, list[tuple[float, float]]] = defaultdict(list)
     dropped: Counter = Counter()

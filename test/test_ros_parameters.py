@@ -91,14 +91,20 @@ def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
         ({"temporal_weight": 0.99}, ["temporal_weight must be <= 0.95"]),
         ({"gating_falloff": 0.0}, ["gating_falloff must be > 0"]),
         ({"camera_names": ("front",)}, ["camera_names needs image_topics"]),
-        ({"image_topics": ("/a/image_raw", "/b/image_raw"), "camera_names": ("a",)},
-         ["camera_names has 1 names for 2 image_topics"]),
+        (
+            {"image_topics": ("/a/image_raw", "/b/image_raw"), "camera_names": ("a",)},
+            ["camera_names has 1 names for 2 image_topics"],
+        ),
         ({"image_topics": ("/a/image_raw", "/a/image_raw")}, ["lists '/a/image_raw' twice"]),
         ({"image_topics": ("/a/image_raw", "/a/image_color")}, ["set camera_names"]),
-        ({"image_topics": ("/a/image_raw",), "camera_names": ("front cam",)},
-         ["camera name 'front cam' must start with a letter"]),
-        ({"image_topics": ("/a/image_raw", "/b/image_raw"), "camera_names": ("x", "x")},
-         ["camera_names must differ"]),
+        (
+            {"image_topics": ("/a/image_raw",), "camera_names": ("front cam",)},
+            ["camera name 'front cam' must start with a letter"],
+        ),
+        (
+            {"image_topics": ("/a/image_raw", "/b/image_raw"), "camera_names": ("x", "x")},
+            ["camera_names must differ"],
+        ),
         ({"image_topics": ("/cam/",)}, ["image_topics: '/cam/' is not a topic name"]),
     ],
 )

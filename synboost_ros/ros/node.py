@@ -46,7 +46,6 @@ from synboost_ros.ros.latency_stats import (
     Health,
     HealthLimits,
     PipelineStats,
-    StatsSnapshot,
     evaluate_health,
     node_health,
     total_key_values,
@@ -218,9 +217,7 @@ class AnomalyNode(Node):
             spec=spec,
             topic=self.input_topic(spec.topic, suffix),
             outputs=OutputPublishers(self, params.publish_synthesized, device, spec),
-            scene=SceneOutputs(
-                self, params.analysis_settings(), params.draw_objects, device, spec
-            ),
+            scene=SceneOutputs(self, params.analysis_settings(), params.draw_objects, device, spec),
         )
 
     def _subscribe(self, camera: CameraStream, message_type: type) -> None:
@@ -337,15 +334,13 @@ class AnomalyNode(Node):
             self._status(
                 f"{camera.spec.scoped(name)}: anomaly detection",
                 healths[camera.name],
-                identity + [("camera", camera.name), ("topic", camera.topic)] + snap.key_values(),
+                [*identity, ("camera", camera.name), ("topic", camera.topic), *snap.key_values()],
             )
             for camera, snap in states
             if camera.name
         ]
 
-    def _status(
-        self, name: str, health: Health, values: list[tuple[str, str]]
-    ) -> DiagnosticStatus:
+    def _status(self, name: str, health: Health, values: list[tuple[str, str]]) -> DiagnosticStatus:
         """One DiagnosticStatus; hardware_id = the device that runs; the self-test last."""
         return DiagnosticStatus(
             level=bytes([int(health.level)]),
@@ -354,6 +349,7 @@ class AnomalyNode(Node):
             hardware_id=dict(values)["device"],
             values=[KeyValue(key=k, value=v) for k, v in values + self._self_test_values()],
         )
+
     def _self_test_values(self) -> list[tuple[str, str]]:
         """The ``self_test`` key: its result, or why there is none."""
         if self._self_test is not None:
