@@ -33,6 +33,7 @@ def test_a_named_camera_gets_its_own_output_namespace_and_status_name():
         (["/sensing/front/image_raw", "/sensing/rear/image_raw"], ["front", "rear"]),
         (["/image_raw", "/cam/image_raw"], ["image_raw", "cam"]),  # nothing but the image
         (["~/front/image_raw", "/a/front/image_raw"], ["front", "a_front"]),
+        (["/{namespace}/front/image_raw", "rear/image_raw"], ["front", "rear"]),
     ],
 )
 def test_names_come_from_the_topics_and_stay_short_but_distinct(topics, names):
@@ -55,6 +56,8 @@ def test_given_names_win_and_keep_the_topic_order():
         (["/a/image_raw", "/b/image_raw"], ["x", "x"], "must differ"),
         ([""], [], "'' is not a topic name"),
         (["/cam//image_raw"], [], "is not a topic name"),
+        (["/cam front/image_raw"], [], "is not a topic name"),
+        (["/9cam/image_raw"], [], "not starting with a digit"),
     ],
 )
 def test_wrong_lists_are_refused_naming_the_parameter(topics, names, words):

@@ -27,10 +27,11 @@ from rclpy.parameter import Parameter
 from ros_test_env import ros_environment
 from sensor_msgs.msg import Image
 from test_ros_node import IMAGE, ODD, SMALL_MODEL, RecordingPipeline, header, image_msg
+from test_ros_objects import ScriptedPipeline
 
 from synboost_ros.pipeline import AnomalyPipeline
 from synboost_ros.ros.anomaly_messages import objects_message_type
-from synboost_ros.ros.node import AnomalyNode
+from synboost_ros.ros.node import AnomalyNode, StartupError
 from synboost_ros.ros.outputs import TIMING_TOPIC, TOPIC_MAPS
 from synboost_ros.ros.scene_outputs import OBJECTS_TOPIC, SUMMARY_TOPIC
 
@@ -293,3 +294,50 @@ def test_diagnostics_hold_the_node_and_one_status_per_camera(run):
         assert int(node[key]) == sum(getattr(c, key) for c in counters.values()), key
     assert statuses[node_name].message.startswith("front: ")
     assert "; rear: " in statuses[node_name].message
+
+
+def scripted_node(context: Any, **parameters: Any) -> AnomalyNode:
+    return AnomalyNode(
+        "sbcamcfg",
+        namespace=NAMESPACE,
+        context=context,
+        pipeline_factory=lambda **_: ScriptedPipeline(),
+        parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()],
+    )
+
+
+def test_compressed_input_subscribes_each_topic_s_compressed_one(monkeypatch):
+    for name, value in ros_environment().items():
+        monkeypatch.setenv(name, value)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = scripted_node(
+            context,
+            image_topics=["/a/image_raw", "rel/image_raw"],
+            camera_names=["left", "right"],
+            input="compressed",
+            self_test=False,
+        )
+        try:
+            assert [s.topic_name for s in node.subscriptions] == [
+                "/a/image_raw/compressed",
+                f"{NAMESPACE}/rel/image_raw/compressed",
+            ]
+            assert sorted(node.camera_stats()) == ["left", "right"]
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_a_topic_that_rclpy_refuses_stops_the_node_with_one_message(monkeypatch):
+    for name, value in ros_environment().items():
+        monkeypatch.setenv(name, value)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        with pytest.raises(StartupError, match=r"image_topics: .*unknown substitution"):
+            scripted_node(context, image_topics=["/{nope}/image_raw"], self_test=False)
+    finally:
+        rclpy.shutdown(context=context)

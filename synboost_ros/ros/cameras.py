@@ -20,6 +20,8 @@ IMAGE_SEGMENTS = frozenset(
      "image_rect_raw", "compressed"}
 )  # fmt: skip
 CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # one ROS name token
+_TOKEN = r"([A-Za-z_][A-Za-z0-9_]*|\{[a-z_]+\})"  # a topic name token or a substitution
+TOPIC_NAME = re.compile(rf"(~/|/)?{_TOKEN}(/{_TOKEN})*\Z")  # rclpy checks the finer rules
 SINGLE_INPUT = "image"
 
 
@@ -44,13 +46,17 @@ SINGLE_CAMERA = CameraSpec("", SINGLE_INPUT)
 
 
 def _check_topic(topic: str) -> None:
-    if not topic or topic != topic.strip() or topic.endswith("/") or "//" in topic:
-        raise ValueError(f"image_topics: {topic!r} is not a topic name")
+    if not TOPIC_NAME.match(topic):
+        raise ValueError(
+            f"image_topics: {topic!r} is not a topic name (tokens of letters, digits and '_', "
+            "not starting with a digit, separated by '/')"
+        )
 
 
 def _stem(topic: str) -> list[str]:
-    """The segments of ``topic`` that name the camera (image segments at the end dropped)."""
-    segments = [s for s in topic.split("/") if s and s != "~"]
+    """The segments of ``topic`` that name the camera (``~``, substitutions and image
+    segments at the end dropped)."""
+    segments = [s for s in topic.split("/") if s and s != "~" and not s.startswith("{")]
     end = len(segments)
     while end > 1 and segments[end - 1] in IMAGE_SEGMENTS:
         end -= 1

@@ -140,6 +140,9 @@ class AnomalyNode(Node):
         try:
             self._params = self._declare_parameters()
             self._pipeline = self._create_pipeline(pipeline_factory)
+            message_type, suffix, self._decode = INPUTS[self._params.input]
+            # Per camera: outputs, objects and summary (ros/scene_outputs.py).
+            self._cameras = self._create_cameras(suffix)
         except StartupError as error:
             self.get_logger().fatal(str(error))
             self.destroy_node()
@@ -147,10 +150,6 @@ class AnomalyNode(Node):
         params = self._params
         self._settings = RenderSettings(params.anomaly_threshold, params.overlay_alpha)
         self._limits = HealthLimits(params.min_rate_hz, params.latency_budget_ms)
-        message_type, suffix, self._decode = INPUTS[params.input]
-        # Per camera: outputs, objects and summary (ros/scene_outputs.py); then the
-        # post-processing and the self-test.
-        self._cameras = [self._create_camera(spec, suffix) for spec in params.cameras()]
         self._pipeline.set_postprocess(params.postprocess_options())
         self._self_test = self._run_self_test(params)
         self._diagnostics_timer = self.create_timer(
@@ -209,6 +208,12 @@ class AnomalyNode(Node):
         self._load_error = message
         self.publish_diagnostics()
         raise StartupError(message)
+
+    def _create_cameras(self, suffix: str) -> list[CameraStream]:
+        try:
+            return [self._create_camera(spec, suffix) for spec in self._params.cameras()]
+        except RuntimeError as error:  # rclpy refuses a name that the plain check let through
+            raise StartupError(f"image_topics: {error}") from None
 
     def _create_camera(self, spec: CameraSpec, suffix: str) -> CameraStream:
         """A camera's publishers (under its output namespace) and state."""
