@@ -1,6 +1,8 @@
-"""Start anomaly_node on a camera topic, optionally with rviz2.
+"""Start anomaly_node on a camera topic, optionally with rviz2; or on several cameras.
 
 ros2 launch synboost_ros anomaly.launch.py image_topic:=/cam/image_raw rviz:=true
+ros2 launch synboost_ros anomaly.launch.py cameras:=/cam_front/image_raw,/cam_rear/image_raw
+    [mode:=shared|per_camera]
 The argument logic lives in synboost_ros.ros.launch_logic (tested without launch_ros).
 """
 
@@ -28,11 +30,12 @@ def _actions(context: LaunchContext, share_dir: str) -> list[Node]:
         Node(
             package=PACKAGE,
             executable=EXECUTABLE,
-            namespace=plan.namespace,
-            remappings=plan.remappings,
-            parameters=plan.parameters,
+            namespace=node.namespace,
+            remappings=node.remappings,
+            parameters=node.parameters,
             output="screen",
         )
+        for node in plan.nodes
     ]
     if plan.rviz_config:
         actions.append(

@@ -10,10 +10,12 @@ import yaml
 
 from synboost_ros.ros.launch_logic import (
     LAUNCH_ARGUMENTS,
+    NodePlan,
     argument_defaults,
     node_parameters,
     node_remappings,
     parse_bool,
+    parse_list,
     plan_launch,
 )
 
@@ -36,6 +38,9 @@ def test_every_required_argument_is_declared_with_a_description():
         "input",
         "use_sim_time",
         "rviz",
+        "cameras",
+        "camera_names",
+        "mode",
     ]
     assert all(arg.description for arg in LAUNCH_ARGUMENTS)
 
@@ -48,12 +53,13 @@ def test_default_params_file_is_the_packaged_yaml():
 
 def test_defaults_plan_one_node_without_rviz():
     plan = plan_launch(values(), str(SHARE))
-    assert plan.namespace == ""
-    assert plan.remappings == [
+    (node,) = plan.nodes
+    assert node.namespace == ""
+    assert node.remappings == [
         ("image", "/camera/image_raw"),
         ("image/compressed", "/camera/image_raw/compressed"),
     ]
-    assert plan.parameters == [PARAMS, {"use_sim_time": False}]
+    assert node.parameters == [PARAMS, {"use_sim_time": False}]
     assert plan.rviz_config is None
 
 
@@ -69,9 +75,10 @@ def test_arguments_become_remappings_overrides_and_rviz():
         ),
         str(SHARE),
     )
-    assert plan.namespace == "car1"
-    assert ("image", "/cam/image_raw") in plan.remappings
-    assert plan.parameters == [
+    (node,) = plan.nodes
+    assert node.namespace == "car1"
+    assert ("image", "/cam/image_raw") in node.remappings
+    assert node.parameters == [
         PARAMS,
         {"use_sim_time": True, "backend": "onnxruntime", "input": "compressed"},
     ]
@@ -80,9 +87,68 @@ def test_arguments_become_remappings_overrides_and_rviz():
     assert Path(plan.rviz_config).is_file()
 
 
+TWO_CAMERAS = "/cam_front/image_raw, /cam_rear/image_raw"
+
+
+def test_shared_mode_is_one_node_with_every_camera_topic():
+    plan = plan_launch(values(cameras=TWO_CAMERAS, namespace="car1", backend="torch"), str(SHARE))
+    assert plan.nodes == [
+        NodePlan(
+            "car1",
+            [],
+            [
+                PARAMS,
+                {
+                    "use_sim_time": False,
+                    "backend": "torch",
+                    "image_topics": ["/cam_front/image_raw", "/cam_rear/image_raw"],
+                    "camera_names": ["cam_front", "cam_rear"],
+                },
+            ],
+        )
+    ]
+
+
+def test_per_camera_mode_is_one_node_per_camera_in_its_own_namespace():
+    plan = plan_launch(
+        values(cameras=TWO_CAMERAS, camera_names="front,rear", mode="per_camera", namespace="car1"),
+        str(SHARE),
+    )
+    assert [node.namespace for node in plan.nodes] == ["car1/front", "car1/rear"]
+    assert [node.remappings for node in plan.nodes] == [
+        node_remappings("/cam_front/image_raw"),
+        node_remappings("/cam_rear/image_raw"),
+    ]
+    assert all(node.parameters == [PARAMS, {"use_sim_time": False}] for node in plan.nodes)
+    names = plan_launch(values(cameras=TWO_CAMERAS, mode="per_camera"), str(SHARE)).nodes
+    assert [node.namespace for node in names] == ["cam_front", "cam_rear"]
+
+
+def test_lists_split_on_commas():
+    assert parse_list("cameras", "") == []
+    assert parse_list("cameras", " /a , /b ") == ["/a", "/b"]
+
+
 @pytest.mark.parametrize(
     ("call", "words"),
     [
+        (lambda: parse_list("cameras", "/a,,/b"), ["cameras:='/a,,/b'", "empty entry"]),
+        (
+            lambda: plan_launch(values(cameras=TWO_CAMERAS, mode="both"), str(SHARE)),
+            ["mode:='both'", "shared, per_camera"],
+        ),
+        (
+            lambda: plan_launch(values(camera_names="front"), str(SHARE)),
+            ["camera_names needs cameras"],
+        ),
+        (
+            lambda: plan_launch(values(cameras=TWO_CAMERAS, camera_names="a"), str(SHARE)),
+            ["cameras / camera_names", "1 names for 2 image_topics"],
+        ),
+        (
+            lambda: plan_launch(values(cameras="/a/image_raw,/a/image_raw"), str(SHARE)),
+            ["lists '/a/image_raw' twice"],
+        ),
         (lambda: parse_bool("rviz", "maybe"), ["rviz:='maybe'", "true or false"]),
         (lambda: node_remappings(""), ["image_topic"]),
         (lambda: node_remappings("/cam/"), ["image_topic:='/cam/'"]),

@@ -1,7 +1,14 @@
 """What ``launch/anomaly.launch.py`` does with its arguments, as plain Python.
 
 The launch file only declares ``LAUNCH_ARGUMENTS`` and turns the ``LaunchPlan`` that
-``plan_launch`` returns into launch_ros ``Node`` actions.
+``plan_launch`` returns into launch_ros ``Node`` actions, one per ``NodePlan``.
+
+Cameras: without ``cameras``, one node on ``image_topic``. With ``cameras:=/a/image_raw,...``
+and ``mode:=shared`` (the default), one node serves them all with one model (its
+``image_topics`` parameter; outputs ``/<namespace>/anomaly_node/<camera>/...``); with
+``mode:=per_camera``, one node per camera in namespace ``<namespace>/<camera>``, each with its
+own model (outputs ``/<namespace>/<camera>/anomaly_node/...``). Camera names come from
+``camera_names`` or the topics (``synboost_ros.ros.cameras``).
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from synboost_ros.options import BACKEND_CHOICES
+from synboost_ros.ros.cameras import camera_specs
 from synboost_ros.ros.parameters import INPUT_CHOICES
 
 PACKAGE = "synboost_ros"
 EXECUTABLE = "anomaly_node"
 PARAMS_FILE = os.path.join("config", "anomaly.yaml")
 RVIZ_CONFIG = os.path.join("config", "anomaly.rviz")
+MODE_CHOICES = ("shared", "per_camera")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -39,16 +48,35 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("input", "", "raw|compressed (image/compressed); empty = the params file's"),
     LaunchArgument("use_sim_time", "false", "use /clock (rosbag replay)"),
     LaunchArgument("rviz", "false", "also start rviz2 with config/anomaly.rviz"),
+    LaunchArgument(
+        "cameras", "", "comma-separated camera topics (several cameras); empty = image_topic"
+    ),
+    LaunchArgument(
+        "camera_names", "", "comma-separated names, one per camera; empty = from the topics"
+    ),
+    LaunchArgument(
+        "mode",
+        "shared",
+        "with cameras: shared = one node and model for all; per_camera = one node per camera "
+        "in namespace <namespace>/<camera>",
+    ),
 )
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """One anomaly_node: its namespace, remappings and parameters."""
+
+    namespace: str
+    remappings: list[tuple[str, str]]
+    parameters: list[Any]  # [params file path, {overrides}]
 
 
 @dataclass(frozen=True)
 class LaunchPlan:
     """Everything the launch file needs to build its actions."""
 
-    namespace: str
-    remappings: list[tuple[str, str]]
-    parameters: list[Any]  # [params file path, {overrides}]
+    nodes: list[NodePlan]
     use_sim_time: bool
     rviz_config: str | None = None  # None: no rviz2
 
@@ -100,19 +128,59 @@ def node_parameters(
     return [params_file, overrides]
 
 
+def parse_list(name: str, text: str) -> list[str]:
+    """A comma-separated launch argument; empty text = no items, an empty item is an error."""
+    if not text.strip():
+        return []
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise ValueError(f"launch argument {name}:={text!r} has an empty entry")
+    return items
+
+
+def _join_namespace(namespace: str, name: str) -> str:
+    return f"{namespace.rstrip('/')}/{name}" if namespace.strip("/") else name
+
+
+def camera_nodes(
+    namespace: str, values: Mapping[str, str], parameters: list[Any]
+) -> list[NodePlan]:
+    """The nodes for the ``cameras``, ``camera_names`` and ``mode`` arguments."""
+    topics = parse_list("cameras", values.get("cameras", ""))
+    names = parse_list("camera_names", values.get("camera_names", ""))
+    mode = values.get("mode", "shared").strip()
+    if mode not in MODE_CHOICES:
+        raise ValueError(f"launch argument mode:={mode!r} must be one of {', '.join(MODE_CHOICES)}")
+    if not topics:
+        if names:
+            raise ValueError("launch argument camera_names needs cameras (one name per topic)")
+        return [NodePlan(namespace, node_remappings(values["image_topic"]), parameters)]
+    try:
+        specs = camera_specs(topics, names)
+    except ValueError as error:
+        raise ValueError(f"launch arguments cameras / camera_names: {error}") from None
+    if mode == "shared":
+        params_file, overrides = parameters
+        cameras = {"image_topics": topics, "camera_names": [spec.name for spec in specs]}
+        return [NodePlan(namespace, [], [params_file, {**overrides, **cameras}])]
+    return [
+        NodePlan(_join_namespace(namespace, spec.name), node_remappings(spec.topic), parameters)
+        for spec in specs
+    ]
+
+
 def plan_launch(values: Mapping[str, str], share_dir: str) -> LaunchPlan:
-    """Turn the launch argument values into the node's namespace, remappings and parameters."""
+    """Turn the launch argument values into the nodes' namespaces, remappings and parameters."""
     use_sim_time = parse_bool("use_sim_time", values["use_sim_time"])
     rviz = parse_bool("rviz", values["rviz"])
+    parameters = node_parameters(
+        values["params_file"],
+        values["backend"].strip(),
+        use_sim_time,
+        values.get("input", "").strip(),
+    )
     return LaunchPlan(
-        namespace=values["namespace"].strip(),
-        remappings=node_remappings(values["image_topic"]),
-        parameters=node_parameters(
-            values["params_file"],
-            values["backend"].strip(),
-            use_sim_time,
-            values.get("input", "").strip(),
-        ),
+        nodes=camera_nodes(values["namespace"].strip(), values, parameters),
         use_sim_time=use_sim_time,
         rviz_config=os.path.join(share_dir, RVIZ_CONFIG) if rviz else None,
     )
