@@ -67,8 +67,9 @@ def message_class(msgtype: str) -> type:
 
 
 def msgtype_of(message: Any) -> str:
-    """``pkg/msg/Name`` of an rclpy message."""
-    return f"{type(message).__module__.split('.')[0]}/msg/{type(message).__name__}"
+    """``pkg/msg/Name`` of an rclpy message or message class."""
+    cls = message if isinstance(message, type) else type(message)
+    return f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
 
 
 def deserialize(message: BagMessage, msgtype: str) -> Any:
