@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from synboost_ros.analysis import ANALYSIS_MAPS, analyze
 from synboost_ros.benchmark import percentiles
+from synboost_ros.metrics.stamped import StampedAnomalyMetrics
 from synboost_ros.pipeline import InvalidImageError
 from synboost_ros.postprocess.options import PostprocessOptions
 from synboost_ros.ros.anomaly_messages import objects_message, objects_message_type, summary_message
@@ -162,8 +163,6 @@ class BagProcessor:
 
     def run(self) -> dict[str, Any]:
         """Process the bag; return the report (``report``)."""
-        from synboost_ros.metrics.stamped import StampedAnomalyMetrics
-
         options = self.options
         with InputBag(options.source) as bag:
             camera = bag.topic(options.topic, DECODERS)
