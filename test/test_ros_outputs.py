@@ -7,7 +7,7 @@ import pytest
 
 from synboost_ros.classes import colorize
 from synboost_ros.pipeline import PipelineResult
-from synboost_ros.ros.outputs import (
+from synboost_ros.ros.frame_outputs import (
     TOPIC_MAPS,
     RenderSettings,
     render_topic,

@@ -16,6 +16,11 @@ import cv2
 import numpy as np
 from rclpy.time import Time
 
+from synboost_ros.metrics.stamped import StampPairer
+from synboost_ros.ros.bag_files import InputBag, deserialize
+from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed
+from synboost_ros.ros.labels import decode_label
+
 IMAGE_TOPIC = "/camera/image_raw/compressed"
 LABEL_TOPIC = "/camera/anomaly_gt/compressed"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -80,30 +85,26 @@ def write_drive_bag(
 
 def read_drive_messages(path: str | Path) -> Iterator[tuple[str, int, object]]:
     """Yield (topic, receive time ns, deserialised CompressedImage) in recorded order."""
-    from rosbags.rosbag2 import Reader
-
-    typestore = _typestore()
-    with Reader(Path(path)) as reader:
-        connections = [c for c in reader.connections if c.topic in (IMAGE_TOPIC, LABEL_TOPIC)]
-        if not any(c.topic == IMAGE_TOPIC for c in connections):
-            raise ValueError(f"bag {path} has no {IMAGE_TOPIC} topic")
-        for conn, timestamp, raw in reader.messages(connections=connections):
-            yield conn.topic, timestamp, typestore.deserialize_cdr(raw, conn.msgtype)
+    with InputBag(path) as bag:
+        bag.topic(IMAGE_TOPIC, {COMPRESSED_IMAGE})
+        topics = [t for t in (IMAGE_TOPIC, LABEL_TOPIC) if t in bag.topics]
+        for message in bag.messages(topics):
+            yield message.topic, message.timestamp, deserialize(message, COMPRESSED_IMAGE)
 
 
 def read_drive_bag(path: str | Path) -> Iterator[DriveFrame]:
     """Yield the frames of a drive bag, pairing image and label by header stamp."""
-    labels: dict[int, np.ndarray] = {}
-    images: dict[int, np.ndarray] = {}
+    pairer: StampPairer[np.ndarray, np.ndarray] = StampPairer(max_pending=None)
     for topic, _, message in read_drive_messages(path):
         stamp = stamp_to_ns(message.header.stamp)
-        flag = cv2.IMREAD_GRAYSCALE if topic == LABEL_TOPIC else cv2.IMREAD_COLOR
-        decoded = cv2.imdecode(np.asarray(message.data, dtype=np.uint8), flag)
-        if decoded is None:
-            raise ValueError(f"bag {path}: corrupt {topic} frame at stamp {stamp}")
-        if topic == LABEL_TOPIC:
-            labels[stamp] = decoded
-        else:
-            images[stamp] = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-        if stamp in labels and stamp in images:
-            yield DriveFrame(stamp, images.pop(stamp), labels.pop(stamp))
+        try:
+            if topic == LABEL_TOPIC:
+                pair = pairer.add_second(stamp, decode_label(message))
+            else:
+                pair = pairer.add_first(stamp, decode_compressed(message))
+        except ImageDecodeError as error:
+            raise ValueError(
+                f"bag {path}: corrupt {topic} frame at stamp {stamp}: {error}"
+            ) from None
+        if pair is not None:
+            yield DriveFrame(stamp, *pair)

@@ -31,8 +31,8 @@ from tqdm import tqdm
 from synboost_ros.classes import CLASS_NAMES, IGNORE_ID
 from synboost_ros.demo.drive_bag import DriveFrame, read_drive_bag
 from synboost_ros.demo.make_drive import DriveSpec
-from synboost_ros.metrics.anomaly import ANOMALY_LABEL, NORMAL_LABEL, AnomalyMetricAccumulator
-from synboost_ros.metrics.components import ComponentMetrics
+from synboost_ros.metrics.anomaly import ANOMALY_LABEL, NORMAL_LABEL
+from synboost_ros.metrics.stamped import PooledAnomalyMetrics
 from synboost_ros.postprocess.drivable import fill_holes
 from synboost_ros.postprocess.options import PostprocessOptions
 
@@ -88,37 +88,18 @@ def flicker(previous: np.ndarray, current: np.ndarray, a: TruthFrame, b: TruthFr
     return float(np.abs(current[static] - previous[static]).mean()) if static.any() else 0.0
 
 
-@dataclass
-class _Protocol:
-    pixels: AnomalyMetricAccumulator
-    components: ComponentMetrics
-
-    def result(self) -> dict[str, Any]:
-        metrics = self.pixels.compute()
-        threshold = self.pixels.threshold_best_f1()
-        return {
-            "ap": metrics.ap,
-            "fpr95": metrics.fpr95,
-            "auroc": metrics.auroc,
-            "pixels": metrics.num_pixels,
-            "components": self.components.compute(threshold).to_json(),
-        }
-
-
 def evaluate_variant(
     score: Callable[[np.ndarray], tuple[np.ndarray, dict[str, float]]],
     frames: Iterable[TruthFrame],
 ) -> dict[str, Any]:
     """Score ``frames`` in order with ``score`` (image -> anomaly map, stage times)."""
-    full = _Protocol(AnomalyMetricAccumulator(), ComponentMetrics())
-    road = _Protocol(AnomalyMetricAccumulator(), ComponentMetrics())
+    full, road = PooledAnomalyMetrics(), PooledAnomalyMetrics()
     changes, stage_ms = [], {stage: [] for stage in STAGES}
     previous: tuple[np.ndarray, TruthFrame] | None = None
     for frame in frames:
         anomaly, timings = score(frame.image)
-        for protocol, label in ((full, frame.label), (road, frame.road_label)):
-            protocol.pixels.update(anomaly, label)
-            protocol.components.update(anomaly, label)
+        full.update(anomaly, frame.label)
+        road.update(anomaly, frame.road_label)
         if previous is not None:
             changes.append(flicker(previous[0], anomaly, previous[1], frame))
         previous = anomaly, frame

@@ -17,13 +17,13 @@ import cv2
 import numpy as np
 
 from synboost_ros.ros.anomaly_messages import ReceivedBox
+from synboost_ros.ros.frame_outputs import TIMING_SUFFIX
 
 SCORED_TOPIC = "anomaly"
 PREVIEW_TOPICS = ("semantic", "entropy", "perceptual", "overlay")
 RECORDED_TOPICS = (SCORED_TOPIC, *PREVIEW_TOPICS)
 DEFAULT_PREVIEW_WIDTH = 256
 DEFAULT_MAX_FRAMES = 1000
-TIMING_SUFFIX = "_ms"
 
 
 @dataclass

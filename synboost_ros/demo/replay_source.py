@@ -10,6 +10,9 @@ import cv2
 import numpy as np
 
 from synboost_ros.demo.drive_bag import IMAGE_TOPIC, LABEL_TOPIC, read_drive_messages, stamp_to_ns
+from synboost_ros.metrics.stamped import StampPairer
+from synboost_ros.ros.image_conversion import ImageDecodeError
+from synboost_ros.ros.labels import decode_label
 
 
 @dataclass(frozen=True)
@@ -35,20 +38,23 @@ def load_replay_frames(path: str | Path) -> list[ReplayFrame]:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"drive bag folder {path} does not exist")
-    images: dict[int, tuple[str, str, bytes]] = {}
-    labels: dict[int, np.ndarray] = {}
+    pairer: StampPairer[tuple[str, str, bytes], np.ndarray] = StampPairer(max_pending=None)
+    paired: dict[int, tuple[tuple[str, str, bytes], np.ndarray]] = {}
     for topic, _, message in read_drive_messages(path):
         stamp = stamp_to_ns(message.header.stamp)
-        data = np.asarray(message.data, dtype=np.uint8)
         if topic == IMAGE_TOPIC:
-            images[stamp] = (message.header.frame_id, message.format, data.tobytes())
-        elif topic == LABEL_TOPIC:
-            label = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-            if label is None:
-                raise ValueError(f"bag {path}: corrupt {LABEL_TOPIC} frame at stamp {stamp}")
-            labels[stamp] = label
-    paired = sorted(images.keys() & labels.keys())
-    frames = [ReplayFrame(stamp, *images[stamp], labels[stamp]) for stamp in paired]
+            data = np.asarray(message.data, dtype=np.uint8).tobytes()
+            pair = pairer.add_first(stamp, (message.header.frame_id, message.format, data))
+        else:
+            try:
+                pair = pairer.add_second(stamp, decode_label(message))
+            except ImageDecodeError as error:
+                raise ValueError(
+                    f"bag {path}: corrupt {LABEL_TOPIC} frame at stamp {stamp}: {error}"
+                ) from None
+        if pair is not None:
+            paired[stamp] = pair
+    frames = [ReplayFrame(stamp, *paired[stamp][0], paired[stamp][1]) for stamp in sorted(paired)]
     if not frames:
         raise ValueError(f"bag {path} has no camera frame with a {LABEL_TOPIC} label")
     return frames

@@ -30,8 +30,8 @@ from synboost_ros.demo.recording import (
     preview_size,
 )
 from synboost_ros.demo.replay_source import ReplayFrame
-from synboost_ros.metrics.anomaly import ANOMALY_LABEL, AnomalyMetricAccumulator
-from synboost_ros.metrics.components import ComponentMetrics
+from synboost_ros.metrics.anomaly import ANOMALY_LABEL
+from synboost_ros.metrics.stamped import StampedAnomalyMetrics
 from synboost_ros.visualize import (
     OFF_DRIVABLE_COLOR,
     ON_DRIVABLE_COLOR,
@@ -63,37 +63,14 @@ def anomaly_metrics(
     frames: Mapping[int, FrameOutputs], replayed: Mapping[int, ReplayFrame]
 ) -> dict:
     """AP, FPR95 and AUROC of the recorded anomaly maps against the labels of their frames,
-    and the component metrics at the best-F1 score threshold (``metrics.components``)."""
-    accumulator = AnomalyMetricAccumulator()
-    components = ComponentMetrics()
-    scored = 0
+    and the component metrics at the best-F1 score threshold (``metrics.stamped``)."""
+    scorer = StampedAnomalyMetrics(max_pending=None)
+    for stamp, frame in replayed.items():
+        scorer.add_label(stamp, frame.label)
     for stamp, outputs in frames.items():
-        if outputs.anomaly is None or stamp not in replayed:
-            continue
-        label = replayed[stamp].label
-        if outputs.anomaly.shape != label.shape:
-            raise ValueError(
-                f"anomaly map {outputs.anomaly.shape} and label {label.shape} of stamp {stamp} "
-                "differ in size"
-            )
-        accumulator.update(outputs.anomaly, label)
-        components.update(outputs.anomaly, label)
-        scored += 1
-    result: dict = {"frames_published": len(replayed), "frames_scored": scored}
-    try:
-        metrics = accumulator.compute()
-    except ValueError as error:
-        return {**result, "ap": None, "fpr95": None, "auroc": None, "note": str(error)}
-    return {
-        **result,
-        "ap": metrics.ap,
-        "fpr95": metrics.fpr95,
-        "auroc": metrics.auroc,
-        "pixels": metrics.num_pixels,
-        "anomaly_pixels": metrics.num_anomaly_pixels,
-        "exact": metrics.exact,
-        "components": components.compute(accumulator.threshold_best_f1()).to_json(),
-    }
+        if outputs.anomaly is not None:
+            scorer.add_scores(stamp, outputs.anomaly)
+    return {"frames_published": len(replayed), **scorer.result()}
 
 
 def summary_report(frames: Mapping[int, FrameOutputs], replayed: Mapping[int, ReplayFrame]) -> dict:

@@ -40,6 +40,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from synboost_ros.pipeline import AnomalyPipeline, InvalidImageError
 from synboost_ros.postprocess.temporal import TemporalFusion
 from synboost_ros.ros.cameras import CameraSpec
+from synboost_ros.ros.frame_outputs import stage_times
 from synboost_ros.ros.frame_worker import FrameWorker
 from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed, decode_image
 from synboost_ros.ros.latency_stats import (
@@ -83,20 +84,6 @@ def input_qos(name: str) -> QoSProfile:
     reliable = name == "reliable"
     reliability = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
-
-
-def _stage_times(
-    decode_ms: float, pipeline_ms: dict[str, float], objects_ms: float | None, publish_ms: float
-) -> dict:
-    """Times of one frame: decode, the pipeline's stages (its total as 'pipeline'), objects
-    (when they ran), publish."""
-    times = {"decode": decode_ms}
-    times.update({("pipeline" if k == "total" else k): v for k, v in pipeline_ms.items()})
-    if objects_ms is not None:
-        times["objects"] = objects_ms
-    times["publish"] = publish_ms
-    times["total"] = decode_ms + pipeline_ms.get("total", 0.0) + (objects_ms or 0.0) + publish_ms
-    return times
 
 
 @dataclass(eq=False)
@@ -284,7 +271,7 @@ class AnomalyNode(Node):
         published = time.perf_counter()
         e2e_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
         objects_ms = None if analysis is None else (analysed - ran) * 1e3
-        times = _stage_times(
+        times = stage_times(
             (decoded - start) * 1e3, result.timings_ms, objects_ms, (published - analysed) * 1e3
         )
         outputs.publish_timing(msg.header, {**times, "e2e": e2e_ms})
