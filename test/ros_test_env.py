@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import random
+import threading
+
+from rclpy.exceptions import InvalidHandle
+from rclpy.executors import Executor
 
 # One domain per test process, away from 0 (the default others use); valid ids are 0..101.
 DOMAIN_ID = str(42 + random.Random(os.getpid()).randrange(50))
@@ -24,3 +28,25 @@ def isolate_ros_domain(monkeypatch) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+def spin_in_background(executor: Executor) -> threading.Thread:
+    """Spin ``executor`` on a daemon thread until it or its context shuts down.
+
+    Tests destroy subscriptions and publishers while the executor spins. rclpy (9.x) lists an
+    entity's QoS event handlers before it locks them, so a handler whose destruction was asked
+    for in between raises ``InvalidHandle`` from the wait-set set-up, which ends
+    ``Executor.spin`` and with it every later callback. That wait is simply made again here.
+    """
+
+    def spin() -> None:
+        while True:
+            try:
+                executor.spin()  # returns once the executor or its context is shut down
+                return
+            except InvalidHandle:
+                continue
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    return thread

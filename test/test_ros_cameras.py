@@ -24,7 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from ros_test_env import ros_environment
+from ros_test_env import ros_environment, spin_in_background
 from sensor_msgs.msg import Image
 from test_ros_node import IMAGE, ODD, SMALL_MODEL, RecordingPipeline, header, image_msg
 from test_ros_objects import ScriptedPipeline
@@ -181,8 +181,7 @@ def run():
         executor = MultiThreadedExecutor(num_threads=3, context=context)
         executor.add_node(node)
         executor.add_node(tester)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
+        spinner = spin_in_background(executor)
         try:
             assert wait_for_graph(node, tester), (
                 "the node and the tester did not discover each other"

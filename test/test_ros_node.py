@@ -28,7 +28,7 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from ros_test_env import ros_environment
+from ros_test_env import ros_environment, spin_in_background
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -217,8 +217,7 @@ def ros():
         executor = MultiThreadedExecutor(num_threads=3, context=context)
         for node in (raw_node, compressed_node, tester):
             executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
+        spinner = spin_in_background(executor)
         try:
             yield harness
         finally:

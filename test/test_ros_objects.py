@@ -23,7 +23,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from ros_test_env import ros_environment
+from ros_test_env import ros_environment, spin_in_background
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from test_self_test import nan_weights
@@ -184,8 +184,7 @@ def graph():
         executor = MultiThreadedExecutor(num_threads=3, context=context)
         executor.add_node(built.node)
         executor.add_node(built.tester)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
+        spinner = spin_in_background(executor)
         try:
             yield built
         finally:
