@@ -1,4 +1,4 @@
-"""Timing of the whole pipeline: warm-up, then per-stage and total percentiles."""
+"""Timing of the whole pipeline: warm-up, then per-stage and total percentiles; FLOPs per stage."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from synboost_ros.config import Size
+from synboost_ros.config import PipelineConfig, Size
+from synboost_ros.flops import stage_flops
 
 
 @dataclass
 class BenchmarkReport:
-    """Percentiles in milliseconds over the timed iterations."""
+    """Percentiles in milliseconds over the timed iterations, and FLOPs of one frame per stage
+    (``flops.stage_flops``: 2 per multiply-accumulate) with their ``"total"``."""
 
     backend: str
     device: str
@@ -22,6 +24,7 @@ class BenchmarkReport:
     iterations: int
     total_ms: dict[str, float]
     stages: dict[str, dict[str, float]]
+    flops: dict[str, int]
 
     @property
     def fps(self) -> float:
@@ -40,6 +43,7 @@ class BenchmarkReport:
             "fps": round(self.fps, 3),
             "total_ms": self.total_ms,
             "stages": self.stages,
+            "flops": self.flops,
         }
 
 
@@ -66,18 +70,24 @@ def run_benchmark(
     for pipeline in pipelines:
         for _ in range(warmup):
             pipeline(image)
+    flops: dict[PipelineConfig, dict[str, int]] = {}
+    for pipeline in pipelines:
+        if pipeline.config not in flops:
+            flops[pipeline.config] = stage_flops(pipeline.config)
     samples: list[dict[str, list[float]]] = [{} for _ in pipelines]
     for _ in tqdm(range(iterations), desc="bench", unit="round"):
         for pipeline, timings in zip(pipelines, samples, strict=True):
             for stage, ms in pipeline(image).timings_ms.items():
                 timings.setdefault(stage, []).append(ms)
     return [
-        _report(pipeline, timings, size, iterations)
+        _report(pipeline, timings, size, iterations, flops[pipeline.config])
         for pipeline, timings in zip(pipelines, samples, strict=True)
     ]
 
 
-def _report(pipeline, timings: dict[str, list[float]], size: Size, iterations: int):
+def _report(
+    pipeline, timings: dict[str, list[float]], size: Size, iterations: int, flops: dict[str, int]
+) -> BenchmarkReport:
     total = timings.pop("total")
     return BenchmarkReport(
         backend=pipeline.backend_name,
@@ -88,4 +98,5 @@ def _report(pipeline, timings: dict[str, list[float]], size: Size, iterations: i
         iterations=iterations,
         total_ms=percentiles(total),
         stages={stage: percentiles(values) for stage, values in timings.items()},
+        flops=flops,
     )

@@ -47,6 +47,18 @@ class InputNormalization:
 IMAGENET_NORMALIZATION = InputNormalization(
     channel_order="rgb", scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
 )
+# The public Cityscapes ICNet (lxtGH/Fast_Seg, trained with ``--rgb 0``): BGR on the 0-255
+# scale minus the mean of its scripts (``val.py``), not divided.
+FAST_SEG_BGR_NORMALIZATION = InputNormalization(
+    channel_order="bgr",
+    scale=255.0,
+    mean=(104.00698793, 116.66876762, 122.67891434),
+    std=(1.0, 1.0, 1.0),
+)
+
+# Layouts of the ICNet (``ICNetConfig.layout``): this package's compact one (nn/icnet.py) and
+# the layout of the public Cityscapes checkpoint (nn/icnet_psp.py).
+ICNET_LAYOUTS = ("compact", "psp")
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,10 @@ class ICNetConfig:
     blocks: tuple[int, int, int, int] = (3, 4, 6, 3)  # bottlenecks per ResNet stage
     light_width: int = 32  # first conv width of the full-resolution light branch
     fusion_width: int = 128  # channels of the cascade feature fusion outputs
+    # "compact" (nn/icnet.py) or "psp" (nn/icnet_psp.py: the layout of lxtGH/Fast_Seg's
+    # icnet_final.pth: deep stem, PSPNet pyramid pooling head, 1x1 branch projections,
+    # align_corners resizes); the widths above apply to both.
+    layout: str = "compact"
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,14 @@ class SpadeConfig:
     ngf: int = 64
     num_upsampling_layers: str = "more"  # "normal" | "more" | "most"
     spade_hidden: int = 128
+    # SPADE's parameter-free normalisation: "instance", or "batch" (running statistics at
+    # inference; NVlabs SPADE's sync batch norm, which is plain batch norm in eval mode).
+    param_free_norm: str = "instance"
+    # Generator input (nn/label_maps.py): "train_ids", the one-hot trainIds; or
+    # "label_ids_edges", the one-hot of the 35 Cityscapes labelIds plus an instance-edge
+    # channel made from the class boundaries (NVlabs SPADE's Cityscapes generator, fed as
+    # SynBoost feeds it).
+    label_input: str = "train_ids"
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,11 @@ class DissimilarityConfig:
     prior_widths: tuple[int, int, int, int] = (64, 128, 256, 512)
     fusion_widths: tuple[int, int, int, int] = (64, 128, 256, 512)
     spade_hidden: int = 128
+    # Decoder output widths per level, finest first; () = fusion_widths shifted one level
+    # (SynBoost's released net: (64, 128, 256, 256)).
+    decoder_widths: tuple[int, ...] = ()
+    # Real/synthesis feature correlation over channels: "mean", or "sum" (SynBoost's).
+    correlation: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -142,8 +171,15 @@ def _tuples(data: dict) -> dict:
 
 
 PRESETS: dict[str, PipelineConfig] = {
-    # The paper's "Light" pipeline: ICNet-R50, SPADE ngf 64, full-width VGG16 / VGG19.
-    "light": PipelineConfig(preset="light"),
+    # The paper's "Light" pipeline: ICNet-R50, SPADE ngf 64, full-width VGG16 / VGG19, in the
+    # layouts of the public Cityscapes checkpoints (``synboost weights import``).
+    "light": PipelineConfig(
+        preset="light",
+        icnet=ICNetConfig(layout="psp"),
+        spade=SpadeConfig(param_free_norm="batch", label_input="label_ids_edges"),
+        dissimilarity=DissimilarityConfig(decoder_widths=(64, 128, 256, 256), correlation="sum"),
+        segmentation_normalization=FAST_SEG_BGR_NORMALIZATION,
+    ),
     # Slim widths and sizes for CPUs and small GPUs (see README for the measured rate).
     "edge": PipelineConfig(
         preset="edge",

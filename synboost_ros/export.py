@@ -53,7 +53,9 @@ def export_onnx(model: SynBoostModel, out_dir: str | os.PathLike) -> dict[str, P
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     specs = stage_specs(model.config)
-    stages = build_stages(model)
+    # eval mode on the stage modules too: the exporter restores their mode after the export,
+    # which would otherwise switch the shared networks to training mode
+    stages = {name: stage.eval() for name, stage in build_stages(model).items()}
     paths: dict[str, Path] = {}
     for name in STAGE_NAMES:
         spec = specs[name]

@@ -6,9 +6,11 @@ from typing import Any
 
 from torch import nn
 
-from synboost_ros.config import MODEL_PARTS, PipelineConfig
+from synboost_ros.config import ICNET_LAYOUTS, MODEL_PARTS, PipelineConfig
 from synboost_ros.nn.dissimilarity import DissimilarityNet
 from synboost_ros.nn.icnet import ICNet
+from synboost_ros.nn.icnet_psp import ICNetPSP
+from synboost_ros.nn.label_maps import label_input_channels
 from synboost_ros.nn.perceptual import PerceptualDifference
 from synboost_ros.nn.spade_generator import SPADEGenerator
 
@@ -19,9 +21,12 @@ class SynBoostModel(nn.Module):
     def __init__(self, config: PipelineConfig, spectral_norm: bool = False) -> None:
         super().__init__()
         self.config = config
-        self.segmentation = ICNet(config.num_classes, config.segmentation_size, config.icnet)
+        self.segmentation = segmentation_network(config)
         self.synthesis = SPADEGenerator(
-            config.num_classes, config.synthesis_size, config.spade, spectral_norm=spectral_norm
+            label_input_channels(config.num_classes, config.spade.label_input),
+            config.synthesis_size,
+            config.spade,
+            spectral_norm=spectral_norm,
         )
         self.perceptual = PerceptualDifference(
             config.perceptual_vgg_width, config.perceptual_scale, config.perceptual_normalization
@@ -61,3 +66,12 @@ class SynBoostModel(nn.Module):
             (name, id(tensor), tensor._version, tensor.data_ptr())
             for name, tensor in tensors.items()
         )
+
+
+def segmentation_network(config: PipelineConfig) -> ICNet | ICNetPSP:
+    """The ICNet of ``config.icnet.layout``."""
+    layout = config.icnet.layout
+    if layout not in ICNET_LAYOUTS:
+        raise ValueError(f"ICNet layout must be one of {ICNET_LAYOUTS}, got {layout!r}")
+    network = ICNet if layout == "compact" else ICNetPSP
+    return network(config.num_classes, config.segmentation_size, config.icnet)

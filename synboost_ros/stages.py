@@ -20,6 +20,7 @@ from synboost_ros.config import PipelineConfig
 from synboost_ros.ensemble import weighted_average
 from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.input_normalization import normalize_input
+from synboost_ros.nn.label_maps import SynthesisLabelInput, one_hot
 from synboost_ros.uncertainty import class_probabilities, distance_from_top2, softmax_entropy
 
 STAGE_NAMES = ("segmentation", "synthesis", "dissimilarity")
@@ -82,12 +83,6 @@ def stage_specs(config: PipelineConfig, batch: int = 1) -> dict[str, StageSpec]:
     }
 
 
-def one_hot(semantic: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(N, H, W) integer ids -> (N, C, H, W) float one-hot, as an export-friendly comparison."""
-    classes = torch.arange(num_classes, device=semantic.device, dtype=semantic.dtype)
-    return (semantic.unsqueeze(1) == classes.view(1, -1, 1, 1)).float()
-
-
 class SegmentationStage(nn.Module):
     """ICNet + softmax + entropy and distance maps."""
 
@@ -106,16 +101,19 @@ class SegmentationStage(nn.Module):
 
 
 class SynthesisStage(nn.Module):
-    """SPADE generator from the semantic map; output RGB in [0, 1]."""
+    """SPADE generator from the semantic map (as the label input of ``spade.label_input``);
+    output RGB in [0, 1]."""
 
     def __init__(self, model: SynBoostModel) -> None:
         super().__init__()
         self.network = model.synthesis
-        self.num_classes = model.config.num_classes
+        self.label_input = SynthesisLabelInput(
+            model.config.num_classes, model.config.spade.label_input
+        )
 
     def forward(self, semantic: torch.Tensor) -> torch.Tensor:
         """Return the synthesized image."""
-        image = self.network(one_hot(semantic, self.num_classes))
+        image = self.network(self.label_input(semantic))
         return ((image.float() + 1.0) * 0.5).clamp(0.0, 1.0)
 
 

@@ -24,11 +24,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "model",
             "weights",
+            "weights_import",
             "shipped",
             "model_loading",
             "stages",
             "uncertainty",
             "export",
+            "flops",
             "metrics",
             "data",
             "postprocess",

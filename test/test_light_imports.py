@@ -25,6 +25,7 @@ HELPS = (
     ["demo", "run"],
     ["weights", "combine"],
     ["weights", "calibrate"],
+    ["weights", "import"],
 )
 # Runs the ``synboost`` entry point (``python -m synboost_ros.cli.main``) once per help.
 RUN_HELPS = """

@@ -50,4 +50,7 @@ def run(args: argparse.Namespace) -> int:
             f"{report.size[0]}x{report.size[1]}: {report.fps:.2f} fps, total p50 "
             f"{report.total_ms['p50']:.1f} ms p95 {report.total_ms['p95']:.1f} ms ({stages})"
         )
+    flops = main.flops
+    per_stage = ", ".join(f"{k} {v / 1e9:.2f}" for k, v in flops.items() if k != "total")
+    print(f"GFLOP per frame: {flops['total'] / 1e9:.2f} ({per_stage}); FLOP = 2 x MAC")
     return 0

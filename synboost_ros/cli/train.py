@@ -41,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seg.add_argument("--split", default="train", help="training split (default: train)")
     seg.add_argument("--val-split", default="val", help="mIoU split (default: val)")
     seg.add_argument(
-        "--resnet50-weights", type=Path, help="torchvision ResNet-50 for the backbone (light)"
+        "--resnet50-weights",
+        type=Path,
+        help="ImageNet ResNet-50 for the backbone: torchvision layout (7x7 stem), or a deep-stem "
+        "one such as Fast_Seg's resnet50-deep.pth for the light preset's ICNet",
     )
     seg.add_argument(
         "--anomaly-val-data",

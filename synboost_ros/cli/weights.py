@@ -10,7 +10,7 @@ from synboost_ros.config import MODEL_PARTS
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``weights`` subcommand."""
-    parser = subparsers.add_parser("weights", help="inspect and combine weights folders")
+    parser = subparsers.add_parser("weights", help="combine, calibrate and import weights folders")
     actions = parser.add_subparsers(dest="action", required=True)
     combine = actions.add_parser(
         "combine", help="take some parts from other folders (e.g. parts trained in parallel)"
@@ -30,6 +30,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--quantile", type=float, default=0.95)
     calibrate.add_argument("--out", type=Path, required=True, help="new weights folder")
     calibrate.set_defaults(func=run_calibrate)
+    importer = actions.add_parser(
+        "import",
+        help="a light weights folder from the public Cityscapes checkpoints (README: real cameras)",
+        description="Convert the public Cityscapes checkpoints of the paper's Light pipeline "
+        "into a light weights folder. Parts not given keep random weights (the manifest says "
+        "so). The SPADE generator is licensed CC BY-NC-SA 4.0: a folder holding it may be used "
+        "for non-commercial purposes only.",
+    )
+    importer.add_argument(
+        "--icnet", type=Path, help="lxtGH/Fast_Seg icnet_final.pth (Apache-2.0): segmentation"
+    )
+    importer.add_argument(
+        "--spade",
+        type=Path,
+        help="NVlabs SPADE checkpoints/cityscapes_pretrained/latest_net_G.pth "
+        "(CC BY-NC-SA 4.0, non-commercial): synthesis",
+    )
+    importer.add_argument(
+        "--vgg16", type=Path, help="torchvision vgg16-397923af.pth: the dissimilarity encoder"
+    )
+    importer.add_argument(
+        "--vgg19", type=Path, help="torchvision vgg19-dcbb9e9d.pth: the perceptual difference"
+    )
+    importer.add_argument(
+        "--dissimilarity",
+        type=Path,
+        help="SynBoost's models.tar (MIT) or the DissimNetPrior .pth in it: the whole "
+        "dissimilarity net (instead of --vgg16)",
+    )
+    importer.add_argument(
+        "--dissimilarity-member",
+        help="member of the --dissimilarity archive to read (default: the released "
+        "best_net_baseline_void_prior_spadedecoder_mult_3.pth)",
+    )
+    importer.add_argument("--seed", type=int, default=0, help="seed of the parts not given")
+    importer.add_argument("--out", type=Path, required=True, help="new weights folder")
+    importer.set_defaults(func=run_import)
 
 
 def run_combine(args: argparse.Namespace) -> int:
@@ -64,4 +101,22 @@ def run_calibrate(args: argparse.Namespace) -> int:
     }
     print(save_weights(calibrated, args.out, extend_provenance(manifest.provenance, step)))
     print(f"perceptual_scale = {scale:.6g}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import the checkpoints given, print the manifest path and what each part holds."""
+    from synboost_ros.weights_import import LIGHT_SOURCES, import_light_weights
+
+    files = {name: getattr(args, name) for name in LIGHT_SOURCES if getattr(args, name)}
+    if not files:
+        raise ValueError("give at least one checkpoint, e.g. --icnet icnet_final.pth")
+    manifest, record = import_light_weights(args.out, files, args.dissimilarity_member, args.seed)
+    print(manifest)
+    for part, state in record["parts"].items():
+        origin = ", ".join(record["sources"][name]["file"] for name in state["from"])
+        status = "trained" if state["trained"] else f"UNTRAINED ({state['untrained']})"
+        print(f"{part}: {status}{f'; from {origin}' if origin else ''}")
+    if "license_note" in record:
+        print(f"note: {record['license_note']}")
     return 0

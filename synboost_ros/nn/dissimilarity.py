@@ -74,9 +74,18 @@ class DecoderStage(nn.Module):
         return self.up(self.block(self.conv(x), label))
 
 
-def channel_correlation(real: torch.Tensor, synth: torch.Tensor) -> torch.Tensor:
-    """Per-pixel dot product over channels divided by the channel count: (N, 1, h, w)."""
-    return (real * synth).mean(dim=1, keepdim=True)
+CORRELATIONS = ("mean", "sum")
+
+
+def channel_correlation(
+    real: torch.Tensor, synth: torch.Tensor, mode: str = "mean"
+) -> torch.Tensor:
+    """Per-pixel dot product over channels, divided by the channel count for ``mode``
+    "mean": (N, 1, h, w)."""
+    product = real * synth
+    if mode == "sum":
+        return product.sum(dim=1, keepdim=True)
+    return product.mean(dim=1, keepdim=True)
 
 
 class DissimilarityNet(nn.Module):
@@ -89,11 +98,14 @@ class DissimilarityNet(nn.Module):
       one-hot map (S[l]), uncertainty encoder on the 3 uncertainty maps (P[l], P == F);
     - fusion: 1x1 conv of concat(real, synth, semantic) (2 V[l] + S[l]) -> F[l], multiplied
       by the uncertainty features, then the real/synth correlation appended: F[l] + 1;
-    - decoder, coarse to fine, width D[l] = F[max(l - 1, 0)]: stage 3 takes F[3] + 1, stage
+    - decoder, coarse to fine, width D[l] = ``decoder_widths[l]`` or, where that is empty,
+      F[max(l - 1, 0)]: stage 3 takes F[3] + 1, stage
       l < 3 takes D[l + 1] + F[l] + 1 (upsampled coarser output + fused level); each stage is
       conv3x3 + SELU, a SPADE block (hidden ``spade_hidden``, one-hot conditioned) and, above
       level 0, a 2x2 stride-2 transposed conv;
     - head: 1x1 conv D[0] -> 2 logits at input size (channel 1 = anomaly).
+
+    The correlation channel is the channel mean or sum of real * synth (``correlation``).
 
     ``use_uncertainty=False`` (the paper's ablation) drops the uncertainty encoder and the
     multiplication.
@@ -113,8 +125,13 @@ class DissimilarityNet(nn.Module):
                 f"prior_widths {config.prior_widths} must equal fusion_widths {fusion_widths}: "
                 "the fused features are multiplied element-wise by the uncertainty features"
             )
+        if config.correlation not in CORRELATIONS:
+            raise ValueError(
+                f"correlation must be one of {CORRELATIONS}, got {config.correlation!r}"
+            )
         self.num_classes = num_classes
         self.use_uncertainty = use_uncertainty
+        self.correlation = config.correlation
 
         self.vgg = VGGFeatures(16, VGG_TAPS, config.vgg_width)
         self.semantic_encoder = PyramidEncoder(num_classes, tuple(config.semantic_widths))
@@ -127,7 +144,13 @@ class DissimilarityNet(nn.Module):
                 self.vgg.tap_channels, config.semantic_widths, fusion_widths, strict=True
             )
         )
-        decoder_widths = [fusion_widths[max(level - 1, 0)] for level in range(NUM_LEVELS)]
+        decoder_widths = list(config.decoder_widths) or [
+            fusion_widths[max(level - 1, 0)] for level in range(NUM_LEVELS)
+        ]
+        if len(decoder_widths) != NUM_LEVELS or min(decoder_widths) < 1:
+            raise ValueError(
+                f"need {NUM_LEVELS} positive decoder widths, got {config.decoder_widths}"
+            )
         stages = []
         for level in reversed(range(NUM_LEVELS)):
             in_ch = fusion_widths[level] + 1
@@ -167,7 +190,8 @@ class DissimilarityNet(nn.Module):
             fused = fuse(torch.cat([real, synth, semantic_features[level]], dim=1))
             if prior_features is not None:
                 fused = fused * prior_features[level]
-            fused_levels.append(torch.cat([fused, channel_correlation(real, synth)], dim=1))
+            correlation = channel_correlation(real, synth, self.correlation)
+            fused_levels.append(torch.cat([fused, correlation], dim=1))
 
         x = self.decoder[0](fused_levels[-1], semantic_onehot)
         for stage, fused in zip(self.decoder[1:], reversed(fused_levels[:-1]), strict=True):

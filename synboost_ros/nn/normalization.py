@@ -8,17 +8,26 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 
+PARAM_FREE_NORMS = ("instance", "batch")
+
 
 class SPADE(nn.Module):
     """Spatially-adaptive normalisation (Park et al., CVPR 2019).
 
-    ``x`` is instance-normalised without affine parameters and then modulated as
-    ``x * (1 + gamma) + beta``; ``gamma`` and ``beta`` are predicted per pixel from the label
+    ``x`` is normalised without affine parameters (``param_free_norm``: "instance", or
+    "batch": batch statistics in training, running statistics in eval mode) and then modulated
+    as ``x * (1 + gamma) + beta``; ``gamma`` and ``beta`` are predicted per pixel from the label
     map (nearest-resized to ``x``) by a shared 3x3 conv with ``hidden`` channels and ReLU,
     followed by one 3x3 conv each.
     """
 
-    def __init__(self, norm_channels: int, label_channels: int, hidden: int = 128) -> None:
+    def __init__(
+        self,
+        norm_channels: int,
+        label_channels: int,
+        hidden: int = 128,
+        param_free_norm: str = "instance",
+    ) -> None:
         super().__init__()
         for name, value in (
             ("norm_channels", norm_channels),
@@ -29,7 +38,15 @@ class SPADE(nn.Module):
                 raise ValueError(f"SPADE {name} must be positive, got {value}")
         self.norm_channels = norm_channels
         self.label_channels = label_channels
-        self.normalize = nn.InstanceNorm2d(norm_channels, affine=False)
+        if param_free_norm not in PARAM_FREE_NORMS:
+            raise ValueError(
+                f"SPADE param_free_norm must be one of {PARAM_FREE_NORMS}, got {param_free_norm!r}"
+            )
+        self.normalize = (
+            nn.InstanceNorm2d(norm_channels, affine=False)
+            if param_free_norm == "instance"
+            else nn.BatchNorm2d(norm_channels, affine=False)
+        )
         self.shared = nn.Sequential(
             nn.Conv2d(label_channels, hidden, kernel_size=3, padding=1), nn.ReLU()
         )

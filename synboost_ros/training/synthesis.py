@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from synboost_ros.config import InputNormalization, Size
 from synboost_ros.nn.discriminator import MultiscalePatchDiscriminator
+from synboost_ros.nn.label_maps import SynthesisLabelInput
 from synboost_ros.nn.losses import (
     VGGPerceptualLoss,
     feature_matching_loss,
@@ -27,7 +28,6 @@ from synboost_ros.nn.pretrained import load_torchvision_vgg
 from synboost_ros.nn.spade_generator import SPADEGenerator
 from synboost_ros.nn.vgg import VGGFeatures
 from synboost_ros.preprocessing import resize_image, resize_labels
-from synboost_ros.stages import one_hot
 from synboost_ros.training.augment import random_hflip
 from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
 from synboost_ros.training.inference_maps import image_tensor
@@ -119,7 +119,7 @@ class GANStep:
         schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler],
         scaler: torch.amp.GradScaler,
         options: SynthesisOptions,
-        num_classes: int,
+        label_input: SynthesisLabelInput,
         runtime: Runtime,
     ) -> None:
         self.generator = generator
@@ -129,7 +129,7 @@ class GANStep:
         self.schedulers = schedulers
         self.scaler = scaler
         self.options = options
-        self.num_classes = num_classes
+        self.label_input = label_input.to(runtime.device)
         self.runtime = runtime
         self.last_metrics: dict[str, float] = {}
 
@@ -148,7 +148,7 @@ class GANStep:
         """Update G then D; return the loss terms."""
         device = self.runtime.device
         real = batch["image"].to(device, non_blocking=True) * 2.0 - 1.0
-        onehot = one_hot(batch["labels"].to(device, non_blocking=True), self.num_classes)
+        onehot = self.label_input(batch["labels"].to(device, non_blocking=True))
         metrics: dict[str, float] = {}
 
         with no_sync(self.discriminator):  # D's gradients of the G step are thrown away
@@ -238,10 +238,11 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
         settings = LoopSettings(total, options.log_every, options.checkpoint_every)
 
         generator = add_generator_spectral_norm(model.synthesis).train()
+        label_input = SynthesisLabelInput(config.num_classes, config.spade.label_input)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(options.seed)
             discriminator = MultiscalePatchDiscriminator(
-                config.num_classes + 3,
+                label_input.channels + 3,
                 syn_options.num_scales,
                 syn_options.ndf or config.spade.ngf,
                 syn_options.discriminator_layers,
@@ -276,7 +277,7 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
             schedulers,
             scaler,
             syn_options,
-            config.num_classes,
+            label_input,
             runtime,
         )
         checkpoint = checkpoint_saver(
