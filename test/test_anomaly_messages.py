@@ -13,12 +13,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from std_msgs.msg import Header
 
 from synboost_ros.analysis import AnalysisSettings, analyze
+from synboost_ros.classes import IGNORE_ID
 from synboost_ros.pipeline import PipelineResult
 from synboost_ros.postprocess.objects import AnomalyObject, ObjectSettings
 from synboost_ros.postprocess.summary import SummarySettings
 from synboost_ros.ros.anomaly_messages import (
-    ReceivedBox,
-    boxes_from_message,
+    objects_from_message,
     objects_message,
     objects_message_type,
     summary_message,
@@ -94,17 +94,35 @@ def test_detection2d_array_where_vision_msgs_is_importable(fake_vision_msgs):
     msg = objects_message(OBJECTS, HEADER, "/sb")
     assert isinstance(msg, Detection2DArray) and msg.header is HEADER
     first, second = msg.detections
-    assert first.header is HEADER and (first.id, second.id) == ("0", "1")
+    assert first.header is HEADER
+    assert first.id == "0;area=12;border_class=road"
+    assert second.id == "1;area=4;border_class=building"
     assert (first.bbox.center.position.x, first.bbox.center.position.y) == (12.0, 21.0)
     assert (first.bbox.size_x, first.bbox.size_y) == (5.0, 3.0)
-    assert first.results[0].hypothesis.class_id == "anomaly_on_drivable"
-    assert first.results[0].hypothesis.score == pytest.approx(0.91)
+    hypotheses = [(r.hypothesis.class_id, r.hypothesis.score) for r in first.results]
+    assert hypotheses == [
+        ("anomaly_on_drivable", pytest.approx(0.91)),
+        ("mean_score", pytest.approx(0.55)),
+    ]
     assert second.results[0].hypothesis.class_id == "anomaly"
     assert (second.bbox.center.position.x, second.bbox.center.position.y) == (0.5, 0.5)
-    assert boxes_from_message(msg) == [
-        ReceivedBox(10, 20, 5, 3, pytest.approx(0.91), True),
-        ReceivedBox(0, 0, 2, 2, pytest.approx(0.62), False),
-    ]
+    assert objects_from_message(msg) == OBJECTS  # every field survives
+
+
+def test_malformed_detections_are_refused(fake_vision_msgs):
+    msg = objects_message(OBJECTS, HEADER, "/sb")
+    msg.detections[0].id = "0;area=12"
+    del msg.detections[1].results[1]
+    with pytest.raises(ValueError, match="lacks \\['border_class'\\]"):
+        objects_from_message(Detection2DArray(detections=msg.detections[:1]))
+    with pytest.raises(ValueError, match="lacks \\['mean_score'\\]"):
+        objects_from_message(Detection2DArray(detections=msg.detections[1:]))
+    msg.detections[0].id = "0;area=12;border_class=none"  # no border in the image
+    (first,) = objects_from_message(Detection2DArray(detections=msg.detections[:1]))
+    assert first.border_class == IGNORE_ID
+    msg.detections[0].id = "0;area=12;border_class=moon"
+    with pytest.raises(ValueError, match="unknown border class 'moon'"):
+        objects_from_message(Detection2DArray(detections=msg.detections[:1]))
 
 
 def test_diagnostic_array_without_vision_msgs(monkeypatch):
@@ -121,13 +139,10 @@ def test_diagnostic_array_without_vision_msgs(monkeypatch):
         "mean_score": "0.5500", "max_score": "0.9100", "border_class": "road",
         "on_drivable": "true",
     }  # fmt: skip
-    assert [(b.x, b.y, b.width, b.height, b.on_drivable) for b in boxes_from_message(msg)] == [
-        (10, 20, 5, 3, True),
-        (0, 0, 2, 2, False),
-    ]
+    assert objects_from_message(msg) == OBJECTS
     del first.values[0]
     with pytest.raises(ValueError, match="lacks \\['x'\\]"):
-        boxes_from_message(msg)
+        objects_from_message(msg)
 
 
 def test_summary_message_from_a_pipeline_result():

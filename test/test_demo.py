@@ -39,7 +39,6 @@ from synboost_ros.metrics.components import ComponentMetrics
 from synboost_ros.postprocess.objects import AnomalyObject, extract_objects
 from synboost_ros.postprocess.summary import summarize
 from synboost_ros.ros.anomaly_messages import (
-    ReceivedBox,
     objects_message,
     objects_message_type,
     summary_message,
@@ -86,7 +85,7 @@ def _with_summaries(run: RecordedRun, stamps: list[int], alarms: list[bool]) -> 
         values.update({"anomalous_share_drivable": "0.01", "objects": "1"})
         values.update({"objects_on_drivable": "1", "alarm_score": "0.7"})
         run.add_summary(stamp, values)
-        run.add_objects(stamp, [ReceivedBox(24, 12, 48, 24, 0.8, True)])
+        run.add_objects(stamp, [AnomalyObject(24, 12, 48, 24, 1000, 0.6, 0.8, 0, True)])
     return run
 
 
@@ -277,7 +276,7 @@ def test_recorder_keys_maps_and_timing_by_their_header_stamp(monkeypatch) -> Non
     np.testing.assert_array_equal(frames[stamp_ns].anomaly, anomaly)
     assert frames[stamp_ns].timing_ms == {"segmentation": 12.5}
     assert frames[stamp_ns].summary == dict(summary.key_values())
-    assert frames[stamp_ns].boxes == [ReceivedBox(1, 0, 3, 2, pytest.approx(0.9), True)]
+    assert frames[stamp_ns].boxes == [obj]
 
 
 def test_node_counters_add_up_only_when_every_frame_is_accounted() -> None:

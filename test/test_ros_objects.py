@@ -14,6 +14,7 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from test_self_test import nan_weights
 from synboost_ros.pipeline import PipelineResult
 from synboost_ros.postprocess.objects import ObjectSettings, extract_objects
 from synboost_ros.postprocess.summary import SummarySettings, summarize
-from synboost_ros.ros.anomaly_messages import boxes_from_message, objects_message_type
+from synboost_ros.ros.anomaly_messages import objects_from_message, objects_message_type
 from synboost_ros.ros.node import AnomalyNode, StartupError
 from synboost_ros.visualize import draw_objects, overlay
 
@@ -230,11 +231,16 @@ def test_objects_summary_and_boxes_on_the_overlay_carry_the_input_header(graph):
         summary_msg = graph.collector.latest("anomaly_summary", frame)
         for msg in (objects_msg, summary_msg):
             assert msg.header.frame_id == frame and same_stamp(msg, sent.header)
-        boxes = boxes_from_message(objects_msg)
-        assert [(b.x, b.y, b.width, b.height, b.on_drivable) for b in boxes] == [
-            (o.x, o.y, o.width, o.height, o.on_drivable) for o in objects.objects
+        received = objects_from_message(objects_msg)
+        assert received == [  # every field; the scores to the message's 4 decimals
+            replace(
+                o,
+                mean_score=pytest.approx(o.mean_score, abs=1e-4),
+                max_score=pytest.approx(o.max_score, abs=1e-4),
+            )
+            for o in objects.objects
         ]
-        assert [b.on_drivable for b in boxes] == [True, False]
+        assert [o.on_drivable for o in received] == [True, False]
         assert summary_values(summary_msg) == dict(summary.key_values())
         assert summary_msg.status[0].level == DiagnosticStatus.WARN  # 0.95 >= alarm_score 0.7
         expected_overlay = draw_objects(overlay(IMAGE, anomaly, 0.5), objects.objects)

@@ -17,7 +17,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from synboost_ros.demo.recording import RECORDED_TOPICS, RecordedRun, stage_times
-from synboost_ros.ros.anomaly_messages import boxes_from_message, objects_message_type
+from synboost_ros.ros.anomaly_messages import objects_from_message, objects_message_type
 from synboost_ros.ros.image_conversion import decode_array
 
 RECORD_QOS = QoSProfile(
@@ -96,11 +96,11 @@ class OutputRecorder(Node):
 
     def _on_objects(self, msg) -> None:
         try:
-            boxes = boxes_from_message(msg)
+            objects = objects_from_message(msg)
         except ValueError as error:
             self._log_bad(OBJECTS_TOPIC, error)
             return
-        self._run.add_objects(Time.from_msg(msg.header.stamp).nanoseconds, boxes)
+        self._run.add_objects(Time.from_msg(msg.header.stamp).nanoseconds, objects)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         received = self._now_ns()

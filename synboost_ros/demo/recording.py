@@ -3,7 +3,7 @@
 Per frame: the full-resolution ``~/anomaly`` map (it is scored) with its receive time, small
 previews of ``~/semantic``, ``~/entropy``, ``~/perceptual`` and ``~/overlay`` (for pictures),
 the stage times of ``~/timing``, the ``~/anomaly_summary`` values and the ``~/anomaly_objects``
-boxes. At most ``max_frames`` stamps are kept; outputs of newer
+objects. At most ``max_frames`` stamps are kept; outputs of newer
 stamps are counted and dropped. Thread-safe: ROS callbacks add, the runner reads.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from synboost_ros.ros.anomaly_messages import ReceivedBox
+from synboost_ros.postprocess.objects import AnomalyObject
 from synboost_ros.ros.frame_outputs import TIMING_SUFFIX
 
 SCORED_TOPIC = "anomaly"
@@ -35,7 +35,7 @@ class FrameOutputs:
     previews: dict[str, np.ndarray] = field(default_factory=dict)
     timing_ms: dict[str, float] = field(default_factory=dict)
     summary: dict[str, str] | None = None  # ~/anomaly_summary key/values
-    boxes: list[ReceivedBox] | None = None  # ~/anomaly_objects, in map pixels
+    boxes: list[AnomalyObject] | None = None  # ~/anomaly_objects, boxes in map pixels
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,8 @@ class RecordedRun:
             if frame is not None:
                 frame.summary = dict(values)
 
-    def add_objects(self, stamp_ns: int, boxes: list[ReceivedBox]) -> None:
-        """Store the object boxes of one frame."""
+    def add_objects(self, stamp_ns: int, boxes: list[AnomalyObject]) -> None:
+        """Store the objects of one frame."""
         with self._lock:
             frame = self._frame(stamp_ns)
             if frame is not None:

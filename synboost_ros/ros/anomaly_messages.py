@@ -3,10 +3,14 @@
 ``~/anomaly_objects`` is a ``vision_msgs/Detection2DArray`` where vision_msgs is importable
 (every ROS distribution ships it as ros-<distro>-vision-msgs, 4.x from Humble on;
 package.xml depends on it).
-Each detection: the box (centre in pixel coordinates, pixel centres at integers, and size),
-``id`` = the object's index in the frame (largest first; objects are not tracked), and one
-hypothesis with ``class_id`` ``anomaly_on_drivable`` or ``anomaly`` and ``score`` = the
-object's highest anomaly score. Without vision_msgs (a pip install) the objects go out as a
+Each detection: the box (centre in pixel coordinates, pixel centres at integers, and size);
+``results[0]``, the detection's class and confidence: ``class_id`` ``anomaly_on_drivable`` or
+``anomaly`` and ``score`` = the object's highest anomaly score; ``results[1]``: ``class_id``
+``mean_score`` and ``score`` = the object's mean score (never above the first, so the best
+hypothesis stays the class); ``id`` = ``<index>;area=<pixels>;border_class=<class name>``,
+the index in the frame (largest first; objects are not tracked), the object's area in map
+pixels and the semantic class most of its border touches (``none`` without a border in the
+image). Without vision_msgs (a pip install) the objects go out as a
 ``diagnostic_msgs/DiagnosticArray``: one status per object (level WARN when it stands on the
 drivable area) whose key/values hold every field of ``AnomalyObject``.
 
@@ -20,19 +24,20 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from synboost_ros.analysis import AnalysisSettings, analyze
+from synboost_ros.classes import CLASS_NAMES, IGNORE_ID
 from synboost_ros.pipeline import PipelineResult
 from synboost_ros.postprocess.objects import AnomalyObject
 from synboost_ros.postprocess.summary import AnomalySummary
 
 ON_DRIVABLE_CLASS = "anomaly_on_drivable"
 OFF_DRIVABLE_CLASS = "anomaly"
+MEAN_SCORE_CLASS = "mean_score"
 OBJECT_KEYS = (
     "x", "y", "width", "height", "area", "mean_score", "max_score", "border_class",
     "on_drivable",
@@ -78,21 +83,32 @@ def object_key_values(obj: AnomalyObject) -> list[tuple[str, str]]:
     ]
 
 
+def detection_id(index: int, obj: AnomalyObject) -> str:
+    """The ``id`` of an object's detection: index, area and border class."""
+    return f"{index};area={obj.area};border_class={obj.border_class_name}"
+
+
+def _hypothesis(module: ModuleType, class_id: str, score: float) -> Any:
+    hypothesis = module.ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id = class_id
+    hypothesis.hypothesis.score = float(score)
+    return hypothesis
+
+
 def detection_array(objects: Sequence[AnomalyObject], header: Any, module: ModuleType) -> Any:
     """A ``Detection2DArray`` of ``module`` (``vision_msgs.msg``) for ``objects``."""
     detections = []
     for index, obj in enumerate(objects):
-        detection = module.Detection2D(header=header, id=str(index))
+        detection = module.Detection2D(header=header, id=detection_id(index, obj))
         center_x, center_y = obj.center
         detection.bbox.center.position.x = center_x
         detection.bbox.center.position.y = center_y
         detection.bbox.size_x, detection.bbox.size_y = float(obj.width), float(obj.height)
-        hypothesis = module.ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = (
-            ON_DRIVABLE_CLASS if obj.on_drivable else OFF_DRIVABLE_CLASS
-        )
-        hypothesis.hypothesis.score = obj.max_score
-        detection.results = [hypothesis]
+        object_class = ON_DRIVABLE_CLASS if obj.on_drivable else OFF_DRIVABLE_CLASS
+        detection.results = [
+            _hypothesis(module, object_class, obj.max_score),
+            _hypothesis(module, MEAN_SCORE_CLASS, obj.mean_score),
+        ]
         detections.append(detection)
     return module.Detection2DArray(header=header, detections=detections)
 
@@ -148,53 +164,60 @@ def summary_message_from_result(
     return summary_message(analyze(result, settings).summary, header, name, hardware_id)
 
 
-@dataclass(frozen=True)
-class ReceivedBox:
-    """An object box as read back from ``~/anomaly_objects`` (either message type)."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-    max_score: float
-    on_drivable: bool
+def _border_class(name: str) -> int:
+    """The train id of a border class name (``none``: IGNORE_ID)."""
+    if name == "none":
+        return IGNORE_ID
+    if name not in CLASS_NAMES:
+        raise ValueError(f"unknown border class {name!r}")
+    return CLASS_NAMES.index(name)
 
 
-def boxes_from_message(msg: Any) -> list[ReceivedBox]:
-    """The boxes of an ``~/anomaly_objects`` message; raises ValueError when malformed."""
+def _from_status(status: DiagnosticStatus) -> AnomalyObject:
+    values = {kv.key: kv.value for kv in status.values}
+    missing = [key for key in OBJECT_KEYS if key not in values]
+    if missing:
+        raise ValueError(f"object status {status.name!r} lacks {missing}")
+    return AnomalyObject(
+        int(values["x"]),
+        int(values["y"]),
+        int(values["width"]),
+        int(values["height"]),
+        int(values["area"]),
+        float(values["mean_score"]),
+        float(values["max_score"]),
+        _border_class(values["border_class"]),
+        values["on_drivable"] == "true",
+    )
+
+
+def _from_detection(detection: Any) -> AnomalyObject:
+    fields = dict(field.partition("=")[::2] for field in detection.id.split(";")[1:])
+    scores = {result.hypothesis.class_id: result.hypothesis.score for result in detection.results}
+    on_drivable = ON_DRIVABLE_CLASS in scores
+    object_class = ON_DRIVABLE_CLASS if on_drivable else OFF_DRIVABLE_CLASS
+    missing = [key for key in ("area", "border_class") if key not in fields]
+    missing += [key for key in (object_class, MEAN_SCORE_CLASS) if key not in scores]
+    if missing:
+        raise ValueError(f"detection {detection.id!r} lacks {missing}")
+    position = detection.bbox.center.position
+    width, height = round(detection.bbox.size_x), round(detection.bbox.size_y)
+    return AnomalyObject(
+        round(position.x - (width - 1) / 2),
+        round(position.y - (height - 1) / 2),
+        width,
+        height,
+        int(fields["area"]),
+        float(scores[MEAN_SCORE_CLASS]),
+        float(scores[object_class]),
+        _border_class(fields["border_class"]),
+        on_drivable,
+    )
+
+
+def objects_from_message(msg: Any) -> list[AnomalyObject]:
+    """The objects of an ``~/anomaly_objects`` message (either type; scores as the message
+    carries them); raises ValueError when malformed."""
     if isinstance(msg, DiagnosticArray):
-        boxes = []
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            missing = [key for key in OBJECT_KEYS if key not in values]
-            if missing:
-                raise ValueError(f"object status {status.name!r} lacks {missing}")
-            boxes.append(
-                ReceivedBox(
-                    int(values["x"]),
-                    int(values["y"]),
-                    int(values["width"]),
-                    int(values["height"]),
-                    float(values["max_score"]),
-                    values["on_drivable"] == "true",
-                )
-            )
-        return boxes
-    boxes = []
-    for detection in msg.detections:
-        position = detection.bbox.center.position
-        width, height = round(detection.bbox.size_x), round(detection.bbox.size_y)
-        if not detection.results:
-            raise ValueError(f"detection {detection.id!r} has no hypothesis")
-        hypothesis = detection.results[0].hypothesis
-        boxes.append(
-            ReceivedBox(
-                round(position.x - (width - 1) / 2),
-                round(position.y - (height - 1) / 2),
-                width,
-                height,
-                float(hypothesis.score),
-                hypothesis.class_id == ON_DRIVABLE_CLASS,
-            )
-        )
-    return boxes
+        return [_from_status(status) for status in msg.status]
+    return [_from_detection(detection) for detection in msg.detections]
