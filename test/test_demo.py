@@ -351,6 +351,7 @@ def test_demo_run_replays_a_bag_through_the_real_node(tmp_path: Path, monkeypatc
     assert 0.0 <= metrics["ap"] <= 1.0
     assert {"segmentation", "e2e"} <= set(latency["stages_ms"])  # ~/timing was recorded
     assert "objects" in latency["stages_ms"]  # the analysis ran: the recorder subscribes
+    assert "temporal" in latency["stages_ms"]  # temporal fusion is on by default
     summary = json.loads((out / "summary.json").read_text())
     assert 1 <= summary["frames_with_summary"] <= latency["frames_out"]
     assert summary["frames_with_objects_message"] >= 1

@@ -311,7 +311,9 @@ def check_outputs(ros: Harness, frame_id: str, sent: Header, size: tuple[int, in
         sent.stamp.nanosec,
     )
     timing = _timing_values(timing_msg)
-    for stage in ("decode", "preprocess", "segmentation", "synthesis", "dissimilarity"):
+    assert ros.raw_node.parameters.temporal_fusion  # on by default: its stage is timed
+    stages = ("decode", "preprocess", "segmentation", "synthesis", "dissimilarity", "temporal")
+    for stage in stages:
         assert float(timing[f"{stage}_ms"]) >= 0.0
     for stage in ("postprocess", "pipeline", "publish", "total", "e2e"):
         assert f"{stage}_ms" in timing
