@@ -10,7 +10,7 @@ import pytest
 
 from synboost_ros.postprocess.gating import GatingSettings, gate_anomaly, gating_weight
 from synboost_ros.postprocess.options import PostprocessOptions
-from synboost_ros.postprocess.temporal import TemporalFusion
+from synboost_ros.postprocess.temporal import MAX_GAP_NS, TemporalFusion, stream_jumped
 
 ROAD, BUILDING = 0, 2
 
@@ -35,6 +35,31 @@ def test_a_one_frame_spike_fades_and_a_steady_score_stays():
     for _ in range(8):
         steady = fusion(gray, semantic, spike)
     assert steady[22:28, 42:48].min() > 0.95
+
+
+def test_a_stream_jumps_when_its_stamp_goes_back_or_skips_more_than_the_gap():
+    assert not stream_jumped(None, 5)  # the first frame
+    assert not stream_jumped(100, 100) and not stream_jumped(100, 100 + MAX_GAP_NS)
+    assert stream_jumped(100, 99)  # a bag that loops
+    assert stream_jumped(100, 101 + MAX_GAP_NS)
+    assert not stream_jumped(0, 40, max_gap_ns=50) and stream_jumped(0, 60, max_gap_ns=50)
+
+
+def test_follow_restarts_the_fusion_when_the_stream_jumps():
+    gray, semantic = texture(), np.zeros((64, 96), np.uint8)
+    calm, hot = np.zeros((64, 96), np.float32), np.ones((64, 96), np.float32)
+    fusion = TemporalFusion(weight=0.5)
+    second, tenth = 1_000_000_000, 100_000_000
+    assert not fusion.follow(10 * second)
+    fusion(gray, semantic, hot)
+    assert not fusion.follow(10 * second + tenth)  # fused with the previous frame
+    assert fusion(gray, semantic, calm).mean() == pytest.approx(0.5, abs=0.02)
+    assert fusion.follow(9 * second)  # the bag looped: as if first
+    np.testing.assert_array_equal(fusion(gray, semantic, hot), hot)
+    assert fusion.follow(11 * second)  # a 2 s gap: as if first
+    np.testing.assert_array_equal(fusion(gray, semantic, calm), calm)
+    assert not fusion.follow(11 * second + tenth)
+    assert fusion(gray, semantic, hot).mean() == pytest.approx(0.5, abs=0.02)
 
 
 def test_the_previous_map_follows_the_motion():

@@ -9,7 +9,10 @@ A score that lights up in one frame only is so reduced by the factor ``1 - w``, 
 between frames falls; a steady anomaly keeps its score.
 
 The state belongs to one camera stream: keep one ``TemporalFusion`` per stream, ``reset`` it
-when the stream jumps (another bag, a long gap).
+when the stream jumps (another bag, a long gap). ``follow`` does that from the frames' stamps:
+a stamp before the previous one (a bag that loops, a replay restarted) or more than
+``MAX_GAP_NS`` (1 s) after it starts the fusion afresh, since the previous map no longer shows
+the scene the flow could carry it into.
 """
 
 from __future__ import annotations
@@ -23,6 +26,13 @@ from synboost_ros.classes import IGNORE_ID
 
 DEFAULT_WEIGHT = 0.5
 MAX_WEIGHT = 0.95
+MAX_GAP_NS = 1_000_000_000  # a longer gap between two frames' stamps is a jump
+
+
+def stream_jumped(previous_ns: int | None, current_ns: int, max_gap_ns: int = MAX_GAP_NS) -> bool:
+    """Whether a frame stamped ``current_ns`` does not continue the stream whose last frame was
+    stamped ``previous_ns``: it is older, or more than ``max_gap_ns`` later."""
+    return previous_ns is not None and not 0 <= current_ns - previous_ns <= max_gap_ns
 
 
 @dataclass
@@ -39,6 +49,7 @@ class TemporalFusion:
         self.weight = weight
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._previous: _Previous | None = None
+        self._stamp_ns: int | None = None
 
     @property
     def weight(self) -> float:
@@ -54,6 +65,15 @@ class TemporalFusion:
     def reset(self) -> None:
         """Forget the previous frame."""
         self._previous = None
+
+    def follow(self, stamp_ns: int) -> bool:
+        """Take the stamp of the frame about to be fused; ``reset`` and return True when the
+        stream jumped since the last stamp (``stream_jumped``)."""
+        jumped = stream_jumped(self._stamp_ns, stamp_ns)
+        if jumped:
+            self.reset()
+        self._stamp_ns = stamp_ns
+        return jumped
 
     def __call__(self, gray: np.ndarray, semantic: np.ndarray, anomaly: np.ndarray) -> np.ndarray:
         """Fuse one frame: HxW uint8 grey image, class ids and float anomaly map."""

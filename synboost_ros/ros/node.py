@@ -5,9 +5,11 @@ several cameras with one model in memory (outputs ``~/<camera>/<output>``, see `
 Each camera (``CameraStream``) has its own subscription, publishers, counters and
 temporal-fusion state. The subscription callbacks only hand the newest frame of their camera
 to one worker thread (see ``frame_worker``), which serves the cameras fairly; it decodes, runs
-the pipeline for the maps that subscribers want, and publishes. Durations are measured with
-``time.perf_counter``; the end-to-end latency is publish time minus the header stamp on the
-node's clock, so it stays right under ``use_sim_time``.
+the pipeline for the maps that subscribers want, and publishes. A camera's temporal fusion
+starts afresh when its header stamps go back or jump by more than a second
+(``TemporalFusion.follow``). Durations are measured with ``time.perf_counter``; the end-to-end
+latency is publish time minus the header stamp on the node's clock, so it stays right under
+``use_sim_time``.
 
 /diagnostics: one status ``<node>: anomaly detection`` (model, device, self-test; for a single
 camera also its counters and latencies, as before), and with ``image_topics`` one more per
@@ -260,6 +262,11 @@ class AnomalyNode(Node):
         if not topics and not outputs.timing_subscribed() and not scene.needed:
             camera.stats.frame_idle()
             return
+        stamp = Time.from_msg(msg.header.stamp)
+        if camera.temporal.follow(stamp.nanoseconds):
+            self.get_logger().debug(
+                f"temporal fusion of {camera.topic} restarted: the stamp went back or jumped"
+            )
         result = self._pipeline(
             rgb, outputs=required_maps(topics) | scene.maps, temporal=camera.temporal
         )
@@ -269,7 +276,7 @@ class AnomalyNode(Node):
         objects = None if analysis is None or not scene.draw else analysis.objects.objects
         outputs.publish_images(topics, result, rgb, msg.header, self._settings, objects)
         published = time.perf_counter()
-        e2e_ms = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
+        e2e_ms = (self.get_clock().now() - stamp).nanoseconds / 1e6
         objects_ms = None if analysis is None else (analysed - ran) * 1e3
         times = stage_times(
             (decoded - start) * 1e3, result.timings_ms, objects_ms, (published - analysed) * 1e3
