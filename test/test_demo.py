@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -30,6 +31,7 @@ from synboost_ros.demo.report import (
     anomaly_metrics,
     contact_sheet,
     latency_summary,
+    summary_caption,
     summary_report,
     write_report,
 )
@@ -148,6 +150,21 @@ def test_contact_sheet_draws_the_recorded_boxes(replayed) -> None:
     np.testing.assert_array_equal(anomaly_tile[12, 24:72], np.tile(ON_DRIVABLE_COLOR, (48, 1)))
     plain = contact_sheet(_recorded(stamps).frames(), replayed, count=1, tile_width=96)
     assert not (plain[TITLE_HEIGHT + 12, 4 * 96 + 24 : 4 * 96 + 72] == ON_DRIVABLE_COLOR).all()
+
+
+def test_contact_sheet_prints_the_summary_figures_on_the_anomaly_tile(replayed) -> None:
+    stamps = sorted(replayed)
+    frames = _with_summaries(_recorded(stamps), stamps, [True] * 5).frames()
+    assert summary_caption(frames[stamps[0]].summary) == "max 0.80  1.0%  1 obj"
+    bare = {stamp: replace(outputs, summary=None) for stamp, outputs in frames.items()}
+    with_summary, without = (
+        contact_sheet(f, replayed, count=1, tile_width=96)[TITLE_HEIGHT:, 4 * 96 :]
+        for f in (frames, bare)
+    )
+    changed = (with_summary != without).any(axis=-1)
+    assert changed[:16].any() and changed[-12:].any()  # ALARM above, the figures below
+    assert not changed[16:-12].any()  # and nothing between
+    assert (with_summary[-12:].min(axis=-1) > 200).any()  # in light (anti-aliased) text
 
 
 def test_metrics_say_why_they_are_missing(replayed) -> None:

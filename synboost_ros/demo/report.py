@@ -3,10 +3,10 @@
 Writes ``overlay.gif`` (the node's ``~/overlay``, with its object boxes, at the pace it came
 out), ``contact_sheet.png`` (rows of frames; columns input, semantic colour, entropy, perceptual
 difference, anomaly heat map with the ground truth outlined and the node's ``~/anomaly_objects``
-boxed, ALARM when ``~/anomaly_summary`` raised it), ``latency.json``, ``metrics.json`` (pixel
-AP / FPR95 / AUROC and the SegmentMeIfYouCan component metrics) and ``summary.json`` (the
-per-frame summaries and the alarm rates). Plain Python: both inputs are keyed by the published
-header stamp (ns).
+boxed, ALARM when ``~/anomaly_summary`` raised it and the summary's figures),
+``latency.json``, ``metrics.json`` (pixel AP / FPR95 / AUROC and the SegmentMeIfYouCan
+component metrics) and ``summary.json`` (the per-frame summaries and the alarm rates). Plain
+Python: both inputs are keyed by the published header stamp (ns).
 """
 
 from __future__ import annotations
@@ -196,15 +196,27 @@ def _outlined(tile: np.ndarray, label: np.ndarray) -> np.ndarray:
     return cv2.drawContours(tile.copy(), contours, -1, OUTLINE_COLOR, 1)
 
 
+def summary_caption(summary: Mapping[str, str]) -> str:
+    """A frame's ``~/anomaly_summary`` in short: highest score on the drivable area, its
+    anomalous share and the object count."""
+    max_score = float(summary.get("max_score_drivable", "nan"))
+    share = float(summary.get("anomalous_share_drivable", "nan"))
+    return f"max {max_score:.2f}  {share:.1%}  {summary.get('objects', '?')} obj"
+
+
 def _boxed(tile: np.ndarray, outputs: FrameOutputs, scale: float) -> np.ndarray:
-    """Draw the recorded object boxes (map pixels, scaled to the tile) and ALARM on ``tile``."""
+    """Draw the recorded object boxes (map pixels, scaled to the tile) on ``tile``, and the
+    summary: ALARM at the top when raised, ``summary_caption`` at the bottom."""
     for box in outputs.boxes or []:
         color = ON_DRIVABLE_COLOR if box.on_drivable else OFF_DRIVABLE_COLOR
         top_left = (int(box.x * scale), int(box.y * scale))
         bottom_right = (int((box.x + box.width) * scale) - 1, int((box.y + box.height) * scale) - 1)
         cv2.rectangle(tile, top_left, bottom_right, color, 1)
-    if outputs.summary and outputs.summary.get("alarm") == "true":
-        _text(tile, "ALARM", (4, 14), _font_scale(tile.shape[1]))
+    if outputs.summary:
+        font_scale = _font_scale(tile.shape[1])
+        if outputs.summary.get("alarm") == "true":
+            _text(tile, "ALARM", (4, 14), font_scale)
+        _text(tile, summary_caption(outputs.summary), (4, tile.shape[0] - 5), font_scale)
     return tile
 
 
