@@ -9,6 +9,7 @@ two more tests start nodes whose outputs are broken, one of them with real NaN w
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import warnings
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from ros_test_env import ros_environment, spin_in_background
@@ -311,22 +312,57 @@ def test_the_self_test_ran_before_subscribing_and_is_in_the_diagnostics(graph):
 
 
 def test_broken_outputs_refuse_to_start_with_one_message(monkeypatch):
+    """The node publishes the failure as an ERROR status on /diagnostics, then refuses to start
+    with a StartupError of the same text. The listener shares the node's context (one DDS
+    participant), and the pipeline is created only once it sees the node's /diagnostics
+    publisher, so that one message cannot go out before discovery."""
     for name, value in ros_environment().items():
         monkeypatch.setenv(name, value)
     context = rclpy.Context()
     rclpy.init(context=context)
-    try:
-        with pytest.raises(
-            StartupError, match=r"self-test failed: .*anomaly has 131072 non-finite"
+    listener = Node("broken_listener", namespace=NAMESPACE, context=context)
+    collector = Collector()
+    listener.create_subscription(DiagnosticArray, "/diagnostics", collector.store("diag"), 10)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(listener)
+    spinner = spin_in_background(executor)
+    status_name = f"{NAMESPACE}/sbbroken: anomaly detection"
+
+    def broken_pipeline(**_: Any) -> ScriptedPipeline:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline and not any(
+            info.node_name == "sbbroken"
+            for info in listener.get_publishers_info_by_topic("/diagnostics")
         ):
+            time.sleep(0.01)
+        return ScriptedPipeline(broken=True)
+
+    def reported() -> list[DiagnosticStatus]:
+        arrays = collector.messages["diag"]
+        return [status for array in arrays for status in array.status if status.name == status_name]
+
+    try:
+        with pytest.raises(StartupError) as caught:
             AnomalyNode(
                 "sbbroken",
                 namespace=NAMESPACE,
                 context=context,
-                pipeline_factory=lambda **_: ScriptedPipeline(broken=True),
+                pipeline_factory=broken_pipeline,
             )
+        assert collector.wait_for(reported, WAIT_S), "no status of the node on /diagnostics"
     finally:
+        executor.shutdown()
+        spinner.join(WAIT_S)
+        listener.destroy_node()
         rclpy.shutdown(context=context)
+    message = str(caught.value)
+    assert re.fullmatch(
+        r"self-test failed: .*anomaly has 131072 non-finite.*; not starting", message
+    )
+    (status,) = reported()
+    assert status.level == DiagnosticStatus.ERROR
+    assert status.message == f"pipeline failed to load: {message}"
+    assert {kv.key: kv.value for kv in status.values}["backend"] == "scripted"
 
 
 def test_weights_that_give_nan_refuse_to_start(monkeypatch, tmp_path):
