@@ -33,7 +33,7 @@ from synboost_ros.classes import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from synboost_ros.data.cityscapes import CityscapesSample, thing_instances, void_object_mask
 from synboost_ros.files import atomic_write, atomic_write_text
 from synboost_ros.model import SynBoostModel
-from synboost_ros.preprocessing import resize_labels
+from synboost_ros.preprocessing import resize_labels, to_uint8_image
 from synboost_ros.training.inference_maps import MapExtractor
 from synboost_ros.training.options import SOURCES
 from synboost_ros.training.runtime import Runtime
@@ -108,11 +108,6 @@ def anomaly_label(train_ids: np.ndarray, anomalous: np.ndarray) -> np.ndarray:
     label = np.where(train_ids == IGNORE_ID, IGNORE_ID, 0).astype(np.uint8)
     label[anomalous] = 1
     return label
-
-
-def to_uint8_image(chw: np.ndarray) -> np.ndarray:
-    """3xHxW float RGB in [0, 1] -> HxWx3 uint8 (as the pipeline outputs a synthesis)."""
-    return (np.clip(chw, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def generate_examples(
