@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synboost_ros.model import SynBoostModel
+from synboost_ros.model import SynBoostModel, state_dict_sha256
 from synboost_ros.stages import STAGE_NAMES, build_stages, stage_specs
 
 OPSET = 17
-# Bump when the exported graphs change for the same weights (invalidates caches).
-EXPORT_REVISION = 1
+# Bump when the exported graphs or the fingerprint's form change for the same weights
+# (invalidates caches). 2: tensors hashed by ``state_dict_sha256``.
+EXPORT_REVISION = 2
 
 
 def model_fingerprint(model: SynBoostModel) -> str:
@@ -34,17 +35,9 @@ def model_fingerprint(model: SynBoostModel) -> str:
         "torch": torch.__version__,
         "opset": OPSET,
         "revision": EXPORT_REVISION,
-        "weights": identity if identity is not None else {"tensors": _tensor_digest(model)},
+        "weights": identity if identity is not None else {"tensors": state_dict_sha256(model)},
     }
     return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
-
-
-def _tensor_digest(model: SynBoostModel) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def export_onnx(model: SynBoostModel, out_dir: str | os.PathLike) -> dict[str, Path]:

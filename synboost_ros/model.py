@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+import torch
 from torch import nn
 
 from synboost_ros.config import ICNET_LAYOUTS, MODEL_PARTS, PipelineConfig
@@ -66,6 +68,17 @@ class SynBoostModel(nn.Module):
             (name, id(tensor), tensor._version, tensor.data_ptr())
             for name, tensor in tensors.items()
         )
+
+
+def state_dict_sha256(module: nn.Module) -> str:
+    """Hex sha256 over a module's state dict: each entry's name, dtype, shape and value bytes,
+    in name order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        values = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{values.dtype}|{tuple(values.shape)}|".encode())
+        digest.update(values.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def segmentation_network(config: PipelineConfig) -> ICNet | ICNetPSP:

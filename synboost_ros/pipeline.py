@@ -19,7 +19,13 @@ from synboost_ros.options import DEFAULT_OPTIONS
 from synboost_ros.postprocess.gating import gate_anomaly
 from synboost_ros.postprocess.options import PostprocessOptions
 from synboost_ros.postprocess.temporal import TemporalFusion
-from synboost_ros.preprocessing import network_input, resize, resize_labels, resize_map
+from synboost_ros.preprocessing import (
+    network_input,
+    resize,
+    resize_labels,
+    resize_map,
+    to_uint8_image,
+)
 
 OUTPUT_NAMES = (
     "semantic",
@@ -177,8 +183,7 @@ class AnomalyPipeline:
             if name in wanted:
                 setattr(result, name, resize_map(maps[name], size))
         if "synthesized" in wanted:
-            rgb = (synthesized[0].transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
-            result.synthesized = resize(rgb, size, cv2.INTER_LINEAR)
+            result.synthesized = resize(to_uint8_image(synthesized[0]), size, cv2.INTER_LINEAR)
         lap("postprocess")
         timings["total"] = (time.perf_counter() - start) * 1000.0
         result.timings_ms = timings
@@ -215,8 +220,7 @@ class AnomalyPipeline:
 
 def _gray(image: np.ndarray) -> np.ndarray:
     """A 1x3xHxW float RGB network input in [0, 1] -> HxW uint8 grey image."""
-    rgb = (np.clip(image[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(to_uint8_image(image[0]), cv2.COLOR_RGB2GRAY)
 
 
 def _check_outputs(outputs: Collection[str] | None) -> set[str]:

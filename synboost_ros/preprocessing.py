@@ -7,7 +7,8 @@ these functions, so what a network sees in training is what it sees at run time:
 - class-id and label maps: nearest neighbour;
 - float maps: bilinear, then clipped to [0, 1];
 - network input: 1x3xHxW float32 RGB in [0, 1]. Each network's own input normalisation
-  (``config.InputNormalization``) is applied inside its stage graph, not here.
+  (``config.InputNormalization``) is applied inside its stage graph, not here;
+- back to an image (a synthesis, a network input): clipped to [0, 1], rounded to uint8.
 """
 
 from __future__ import annotations
@@ -54,3 +55,8 @@ def image_array(image: np.ndarray) -> np.ndarray:
 def network_input(image: np.ndarray, size: Size) -> np.ndarray:
     """A camera image as the network input of a stage of size ``size`` (1x3xHxW float32)."""
     return image_array(resize_image(image, size))
+
+
+def to_uint8_image(chw: np.ndarray) -> np.ndarray:
+    """3xHxW float RGB -> HxWx3 uint8, clipped to [0, 1] and rounded."""
+    return (np.clip(chw, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)

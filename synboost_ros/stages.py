@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synboost_ros.config import PipelineConfig
+from synboost_ros.config import InputNormalization, PipelineConfig
 from synboost_ros.ensemble import weighted_average
 from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.input_normalization import normalize_input
@@ -117,6 +117,33 @@ class SynthesisStage(nn.Module):
         return ((image.float() + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
+def uncertainty_stack(
+    entropy: torch.Tensor, perceptual: torch.Tensor, distance: torch.Tensor
+) -> torch.Tensor:
+    """(N, 1, H, W) maps -> the (N, 3, H, W) uncertainty input, in the network's order."""
+    return torch.cat([entropy, perceptual, distance], dim=1)
+
+
+def dissimilarity_logits(
+    net: nn.Module,
+    image: torch.Tensor,
+    synthesized: torch.Tensor,
+    semantic: torch.Tensor,
+    uncertainty: torch.Tensor | None,
+    num_classes: int,
+    normalization: InputNormalization,
+) -> torch.Tensor:
+    """Feed a dissimilarity net, in inference and training alike: images RGB in [0, 1] given
+    the image encoder's input ``normalization``, class ids one-hot, ``uncertainty`` from
+    ``uncertainty_stack`` (None for a net built without it)."""
+    return net(
+        normalize_input(image, normalization),
+        normalize_input(synthesized, normalization),
+        one_hot(semantic, num_classes),
+        uncertainty,
+    )
+
+
 class DissimilarityStage(nn.Module):
     """Perceptual difference, dissimilarity probability and the weighted ensemble."""
 
@@ -138,12 +165,14 @@ class DissimilarityStage(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (perceptual difference, dissimilarity probability, anomaly score)."""
         perceptual = self.perceptual(image, synthesized).float()
-        uncertainty = torch.cat([entropy, perceptual, distance], dim=1)
-        logits = self.network(
-            normalize_input(image, self.normalization),
-            normalize_input(synthesized, self.normalization),
-            one_hot(semantic, self.num_classes),
-            uncertainty,
+        logits = dissimilarity_logits(
+            self.network,
+            image,
+            synthesized,
+            semantic,
+            uncertainty_stack(entropy, perceptual, distance),
+            self.num_classes,
+            self.normalization,
         )
         dissimilarity = torch.softmax(logits.float(), dim=1)[:, 1:2]
         anomaly = weighted_average([dissimilarity, entropy, perceptual, distance], ensemble_weights)

@@ -10,7 +10,10 @@ import numpy as np
 import onnx
 import pytest
 
+from synboost_ros import model_loading
 from synboost_ros.cli.main import main
+from synboost_ros.config import MODEL_PARTS, get_preset
+from synboost_ros.weights import MANIFEST_NAME, Manifest
 
 MAPS = ("semantic", "entropy", "distance", "perceptual", "dissimilarity", "anomaly", "overlay")
 
@@ -88,3 +91,33 @@ def test_bench_prints_one_json_object_with_stage_percentiles(capsys) -> None:
 def test_bench_refuses_bad_sizes(size: str) -> None:
     with pytest.raises(SystemExit):
         main(["bench", "--random-weights", "--size", size])
+
+
+@pytest.mark.parametrize(
+    ("flags", "preset", "weights", "random_weights"),
+    [
+        (["--weights", "{light}"], "light", "{light}", False),  # the weights' preset
+        (["--weights", "{light}", "--preset", "edge"], "edge", "{light}", False),
+        (["--random-weights"], "edge", None, True),
+    ],
+)
+def test_ablation_takes_the_preset_of_its_weights(
+    tmp_path: Path, monkeypatch, capsys, flags, preset, weights, random_weights
+) -> None:
+    light = tmp_path / "light"
+    light.mkdir()
+    manifest = Manifest(get_preset("light"), files={part: {} for part in MODEL_PARTS})
+    (light / MANIFEST_NAME).write_text(json.dumps(manifest.to_json()))
+    asked = []
+
+    def load_or_random_model(*arguments):
+        asked.append(arguments)
+        raise ValueError("not loaded in this test")
+
+    monkeypatch.setattr(model_loading, "load_or_random_model", load_or_random_model)
+    flags = [flag.format(light=light) for flag in flags]
+    command = ["ablation", "--data", str(tmp_path), "--format", "folder", "--device", "cpu"]
+    assert main([*command, *flags]) == 2
+    assert "not loaded in this test" in capsys.readouterr().err
+    expected_weights = None if weights is None else weights.format(light=light)
+    assert asked == [(preset, expected_weights, random_weights)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -12,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -21,7 +23,8 @@ from std_msgs.msg import Header
 
 from synboost_ros.cli.main import main
 from synboost_ros.data.world import render_scene, sample_scene
-from synboost_ros.demo.drive_bag import read_drive_bag
+from synboost_ros.demo import drive_bag
+from synboost_ros.demo.drive_bag import LABEL_TOPIC, read_drive_bag
 from synboost_ros.demo.make_drive import DriveSpec, make_drive_bag, render_drive
 from synboost_ros.demo.recorder import OutputRecorder
 from synboost_ros.demo.recording import RecordedRun, stage_times
@@ -45,7 +48,8 @@ from synboost_ros.ros.anomaly_messages import (
     objects_message_type,
     summary_message,
 )
-from synboost_ros.ros.image_conversion import fill_image_msg
+from synboost_ros.ros.image_conversion import ImageDecodeError, fill_image_msg
+from synboost_ros.ros.stamps import stamp_ns
 from synboost_ros.visualize import ON_DRIVABLE_COLOR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,7 +247,7 @@ def test_recorder_keys_maps_and_timing_by_their_header_stamp(monkeypatch) -> Non
     executor.add_node(recorder)
     head = Header(frame_id="camera")
     head.stamp.sec, head.stamp.nanosec = 1_735_689_600, 123_456_789
-    stamp_ns = 1_735_689_600_123_456_789
+    stamp = 1_735_689_600_123_456_789
     anomaly = RNG.random((3, 5), dtype=np.float32)
     timing = DiagnosticStatus(values=[KeyValue(key="segmentation_ms", value="12.500")])
 
@@ -261,7 +265,7 @@ def test_recorder_keys_maps_and_timing_by_their_header_stamp(monkeypatch) -> Non
     )
 
     def arrived() -> bool:
-        frame = run.frames().get(stamp_ns)
+        frame = run.frames().get(stamp)
         return (
             frame is not None
             and frame.anomaly is not None
@@ -289,11 +293,11 @@ def test_recorder_keys_maps_and_timing_by_their_header_stamp(monkeypatch) -> Non
         rclpy.shutdown(context=context)
 
     frames = run.frames()
-    assert list(frames) == [stamp_ns]
-    np.testing.assert_array_equal(frames[stamp_ns].anomaly, anomaly)
-    assert frames[stamp_ns].timing_ms == {"segmentation": 12.5}
-    assert frames[stamp_ns].summary == dict(summary.key_values())
-    assert frames[stamp_ns].boxes == [obj]
+    assert list(frames) == [stamp]
+    np.testing.assert_array_equal(frames[stamp].anomaly, anomaly)
+    assert frames[stamp].timing_ms == {"segmentation": 12.5}
+    assert frames[stamp].summary == dict(summary.key_values())
+    assert frames[stamp].boxes == [obj]
 
 
 def test_node_counters_add_up_only_when_every_frame_is_accounted() -> None:
@@ -328,6 +332,29 @@ def test_make_bag_frames_round_trip(tmp_path: Path) -> None:
     assert spec.command(bag) in (bag / "README.md").read_text()
     with pytest.raises(ValueError, match="already exists"):
         make_drive_bag(bag, spec)
+
+
+def test_stamp_ns_is_seconds_times_1e9_plus_nanoseconds() -> None:
+    header = Header(stamp=Time(sec=1_735_689_600, nanosec=999_999_999))
+    assert stamp_ns(header) == 1_735_689_600 * 10**9 + 999_999_999
+    assert stamp_ns(Header()) == 0
+
+
+def test_both_drive_readers_name_the_bag_topic_and_stamp_of_a_bad_label(
+    tmp_path: Path, monkeypatch
+) -> None:
+    spec = DriveSpec(frames=2, size=(64, 128))
+    bag = tmp_path / "drive"
+    make_drive_bag(bag, spec)
+
+    def bad_label(message) -> np.ndarray:
+        raise ImageDecodeError("not a png")
+
+    monkeypatch.setattr(drive_bag, "decode_label", bad_label)
+    expected = f"bag {bag}: corrupt {LABEL_TOPIC} frame at stamp {spec.stamp_ns(0)}: not a png"
+    for read in (lambda: list(read_drive_bag(bag)), lambda: load_replay_frames(bag)):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            read()
 
 
 def test_default_drive_shows_anomalies_approaching() -> None:

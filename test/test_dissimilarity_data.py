@@ -13,6 +13,7 @@ from training_helpers import TINY_CONFIG, single_torch_thread
 from synboost_ros.classes import CLASS_NAMES, label_ids_to_train_ids
 from synboost_ros.config import InputNormalization
 from synboost_ros.model_loading import random_model, rebuilt_model
+from synboost_ros.preprocessing import to_uint8_image
 from synboost_ros.training.dissimilarity import DissimilarityTrainSet
 from synboost_ros.training.dissimilarity_data import (
     DissimilarityCache,
@@ -23,7 +24,6 @@ from synboost_ros.training.dissimilarity_data import (
     load_example,
     swap_instances,
     swap_target,
-    to_uint8_image,
 )
 from synboost_ros.training.inference_maps import MapExtractor
 from synboost_ros.training.runtime import Runtime

@@ -10,7 +10,7 @@ import torch
 from synboost_ros import export
 from synboost_ros.config import get_preset
 from synboost_ros.export import model_fingerprint
-from synboost_ros.model import SynBoostModel
+from synboost_ros.model import SynBoostModel, state_dict_sha256
 from synboost_ros.model_loading import load_or_random_model, random_model, rebuilt_model
 from synboost_ros.weights import load_model, save_weights
 
@@ -30,7 +30,7 @@ def tensors_unread(monkeypatch):
     def refuse(model):
         raise AssertionError("the fingerprint hashed the tensors")
 
-    monkeypatch.setattr(export, "_tensor_digest", refuse)
+    monkeypatch.setattr(export, "state_dict_sha256", refuse)
 
 
 def test_a_loaded_folder_is_fingerprinted_from_its_manifest(folder, tmp_path, tensors_unread):
@@ -111,3 +111,26 @@ def test_models_built_in_memory_are_fingerprinted_by_their_tensors():
     with torch.no_grad():
         next(same.dissimilarity.parameters()).add_(1.0)
     assert model_fingerprint(first) != model_fingerprint(same)
+
+
+def _holding(name: str, tensor: torch.Tensor) -> torch.nn.Module:
+    module = torch.nn.Module()
+    module.register_buffer(name, tensor)
+    return module
+
+
+def test_state_dict_digest_is_equal_for_equal_state_dicts_and_differs_otherwise():
+    values = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    digest = state_dict_sha256(_holding("w", values))
+    assert state_dict_sha256(_holding("w", values.clone())) == digest
+    assert state_dict_sha256(_holding("w", values.t().contiguous().t())) == digest  # layout
+    different = {
+        "value": _holding("w", values + 1),
+        "name": _holding("v", values),
+        "shape": _holding("w", values.reshape(3, 2)),
+        "dtype": _holding("w", values.view(torch.int32)),  # the same bytes
+    }
+    for what, module in different.items():
+        assert state_dict_sha256(module) != digest, what
+    halves = _holding("w", values.bfloat16())
+    assert state_dict_sha256(halves) == state_dict_sha256(_holding("w", values.bfloat16()))

@@ -11,10 +11,16 @@ from training_helpers import TINY_CONFIG, single_torch_thread
 from synboost_ros.config import IMAGENET_NORMALIZATION, InputNormalization, PipelineConfig
 from synboost_ros.model_loading import random_model
 from synboost_ros.nn.input_normalization import normalize_input
+from synboost_ros.nn.label_maps import one_hot
 from synboost_ros.nn.losses import VGGPerceptualLoss
 from synboost_ros.nn.perceptual import PERCEPTUAL_TAPS
 from synboost_ros.nn.vgg import VGGFeatures
-from synboost_ros.stages import DissimilarityStage, SegmentationStage, one_hot
+from synboost_ros.stages import DissimilarityStage, SegmentationStage
+from synboost_ros.training.inference_maps import (
+    MapExtractor,
+    dissimilarity_probability,
+    image_tensor,
+)
 from synboost_ros.uncertainty import class_probabilities, softmax_entropy
 
 single_thread = pytest.fixture(scope="module", autouse=True)(single_torch_thread)
@@ -135,6 +141,26 @@ def test_stages_normalise_with_the_configured_statistics(bgr_model) -> None:
             torch.cat([maps, perceptual, maps], dim=1),
         )
     assert torch.equal(dissimilarity, torch.softmax(expected.float(), dim=1)[:, 1:2])
+
+
+def test_training_and_the_stage_compute_the_same_dissimilarity(bgr_model) -> None:
+    config = bgr_model.config
+    cpu = torch.device("cpu")
+    image = np.random.default_rng(4).integers(0, 256, (50, 90, 3), dtype=np.uint8)
+    maps = MapExtractor(bgr_model, cpu)(image)
+    net = bgr_model.dissimilarity.eval()
+    probability = dissimilarity_probability(net, maps, cpu, LITE)
+    with torch.no_grad():
+        _, dissimilarity, _ = DissimilarityStage(bgr_model).eval()(
+            image_tensor(maps.image),
+            torch.from_numpy(maps.synthesized)[None],
+            torch.from_numpy(maps.semantic.astype(np.int32))[None],
+            torch.from_numpy(maps.entropy)[None, None],
+            torch.from_numpy(maps.distance)[None, None],
+            torch.tensor([1.0, 0.0, 0.0, 0.0]),
+        )
+    assert probability.shape == config.synthesis_size
+    np.testing.assert_allclose(probability, dissimilarity[0, 0].numpy(), atol=1e-6)
 
 
 def test_vgg_loss_uses_its_normalisation() -> None:

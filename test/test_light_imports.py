@@ -1,4 +1,5 @@
-"""``synboost --help`` (every command's) and the launch logic load no torch."""
+"""``synboost --help`` (every command's) and the launch logic load no torch; the help loads no
+rclpy either."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ for words in json.loads(sys.argv[1]):
             runpy.run_module("synboost_ros.cli.main", run_name="__main__")
         except SystemExit as done:
             results.append([words, done.code, out.getvalue()])
-print(json.dumps({"results": results, "torch": "torch" in sys.modules}))
+loaded = {name: name in sys.modules for name in ("torch", "rclpy")}
+print(json.dumps({"results": results, **loaded}))
 """
 IMPORT_LAUNCH_LOGIC = """
 import json, sys
@@ -62,13 +64,14 @@ def run_python(code: str, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_every_help_prints_its_usage_without_torch():
+def test_every_help_prints_its_usage_without_torch_or_rclpy():
     report = run_python(RUN_HELPS, json.dumps(HELPS))
     assert [words for words, _, _ in report["results"]] == [list(h) for h in HELPS]
     for words, code, text in report["results"]:
         assert code == 0, words
         assert text.startswith(f"usage: {' '.join(['synboost', *words])}"), words
     assert not report["torch"]
+    assert not report["rclpy"]
     infer_help = report["results"][1][2]
     for flag in ("--preset", "--weights", "--random-weights", "--backend", "--device"):
         assert flag in infer_help

@@ -12,6 +12,7 @@ from training_helpers import TINY_CONFIG, single_torch_thread
 from synboost_ros.nn.discriminator import MultiscalePatchDiscriminator
 from synboost_ros.nn.dissimilarity import DissimilarityNet
 from synboost_ros.nn.icnet import CASCADE_LOSS_WEIGHTS, ICNet, ICNetTrainingOutput
+from synboost_ros.nn.label_maps import one_hot
 from synboost_ros.nn.losses import (
     VGGPerceptualLoss,
     cascade_label_guidance_loss,
@@ -24,7 +25,6 @@ from synboost_ros.nn.losses import (
 from synboost_ros.nn.perceptual import PERCEPTUAL_TAPS
 from synboost_ros.nn.spade_generator import SPADEGenerator
 from synboost_ros.nn.vgg import VGGFeatures
-from synboost_ros.stages import one_hot
 
 single_thread = pytest.fixture(scope="module", autouse=True)(single_torch_thread)
 

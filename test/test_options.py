@@ -128,6 +128,18 @@ def test_a_subset_of_the_flags():
     assert options == dataclasses.replace(DEFAULT_OPTIONS, random_weights=True)
 
 
+def test_preset_from_weights_leaves_the_preset_unset_for_the_command(capsys):
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser, ("preset", "weights"), preset_from_weights=True)
+    args = parser.parse_args(["--weights", "/w"])
+    assert args.preset is None
+    assert model_options(args) == DEFAULT_OPTIONS.replace(weights="/w")
+    assert parser.parse_args(["--preset", "light"]).preset == "light"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    assert f"(default: the weights', else {DEFAULT_PRESET})" in capsys.readouterr().out
+
+
 def test_parse_size():
     assert parse_size("256x512") == (256, 512)
     assert parse_size(" 32X64 ") == (32, 64)

@@ -19,6 +19,7 @@ from synboost_ros.preprocessing import (
     resize_image,
     resize_labels,
     resize_map,
+    to_uint8_image,
 )
 from synboost_ros.training.augment import random_scale_crop
 from synboost_ros.training.inference_maps import InferenceMaps, MapExtractor, image_tensor
@@ -72,6 +73,17 @@ def test_image_array_is_contiguous_chw_in_unit_range() -> None:
     assert array.flags.c_contiguous
     assert np.array_equal(array[0, 2, 3, 4], np.float32(image[3, 4, 2]) * np.float32(1 / 255))
     assert torch.equal(image_tensor(image), torch.from_numpy(array))
+
+
+def test_to_uint8_image_clips_rounds_and_is_hwc() -> None:
+    chw = np.array([-0.5, 0.0, 0.1, 0.5, 1.0, 1.7], dtype=np.float32).reshape(1, 1, 6)
+    chw = np.concatenate([chw, chw * 0.0, 1.0 - chw])
+    image = to_uint8_image(chw)
+    assert image.shape == (1, 6, 3) and image.dtype == np.uint8
+    assert image[0, :, 0].tolist() == [0, 0, 26, 128, 255, 255]
+    assert image[0, :, 1].tolist() == [0] * 6
+    assert image[0, :, 2].tolist() == [255, 255, 230, 128, 0, 0]
+    assert np.array_equal(to_uint8_image(image_array(image)[0]), image)
 
 
 class RecordingBackend(Backend):

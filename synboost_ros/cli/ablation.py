@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from synboost_ros.config import PRESETS
+from synboost_ros.cli.common import add_model_arguments, model_options
 from synboost_ros.data.anomaly_sets import ANOMALY_FORMATS
-from synboost_ros.options import DEFAULT_PRESET, DEVICE_CHOICES
+from synboost_ros.options import ModelOptions
 
 ROWS = (
     ("ensemble", "full method (ensemble)"),
@@ -47,16 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", required=True, type=Path, help="anomaly set root")
     parser.add_argument("--format", required=True, choices=ANOMALY_FORMATS)
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="default: the weights' preset")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--weights", type=Path, help="weights folder (default: shipped)")
-    source.add_argument("--random-weights", action="store_true", help="random weights (tests only)")
+    add_model_arguments(
+        parser, ("preset", "weights", "random_weights", "device"), preset_from_weights=True
+    )
     parser.add_argument(
         "--no-uncertainty-weights",
         type=Path,
         help="weights folder of `synboost train dissim --no-uncertainty`",
     )
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--limit", type=int, help="evaluate only the first N images")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(func=run_ablation)
@@ -95,8 +93,9 @@ def run_ablation(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be positive, got {args.limit}")
-    device = select_device(args.device)
-    model = _load_model(args)
+    options = model_options(args)
+    device = select_device(options.device)
+    model = _load_model(options, args.preset)
     weights = model.config.ensemble_weights
     normalization = model.config.dissimilarity_image_normalization
     no_uncertainty = no_uncertainty_normalization = None
@@ -109,8 +108,8 @@ def run_ablation(args: argparse.Namespace) -> int:
                 "output of `synboost train dissim --no-uncertainty`"
             )
         no_uncertainty = no_uncertainty.to(device)
-        if args.weights is not None:
-            _warn_if_other_maps(args.weights, args.no_uncertainty_weights)
+        if options.weights:
+            _warn_if_other_maps(Path(options.weights), args.no_uncertainty_weights)
     extractor = MapExtractor(model, device)
     dissimilarity_net = model.dissimilarity.to(device).eval()
     samples = AnomalyDataset(args.data, args.format)
@@ -161,14 +160,14 @@ def run_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(args: argparse.Namespace):
+def _load_model(options: ModelOptions, preset: str | None):
+    """The model of ``options``, of ``preset`` if given, else of the weights' preset."""
     from synboost_ros.model_loading import load_or_random_model
     from synboost_ros.weights import read_manifest
 
-    preset = args.preset
     if preset is None:
-        preset = read_manifest(args.weights).preset if args.weights else DEFAULT_PRESET
-    return load_or_random_model(preset, args.weights, args.random_weights)
+        preset = read_manifest(options.weights).preset if options.weights else options.preset
+    return load_or_random_model(preset, options.weights or None, options.random_weights)
 
 
 def _warn_if_other_maps(weights: Path, no_uncertainty_weights: Path) -> None:

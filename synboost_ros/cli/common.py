@@ -34,11 +34,17 @@ def positive_int(text: str) -> int:
 
 
 def add_model_arguments(
-    parser: argparse.ArgumentParser, names: Collection[str] = MODEL_OPTION_NAMES
+    parser: argparse.ArgumentParser,
+    names: Collection[str] = MODEL_OPTION_NAMES,
+    preset_from_weights: bool = False,
 ) -> None:
     """The ``ModelOptions`` fields in ``names`` as flags: ``--preset``, ``--weights`` /
     ``--random-weights`` (one or the other), ``--backend``, ``--device``, ``--precision``,
-    ``--segmentation-size`` / ``--synthesis-size HxW``, ``--ensemble-weights W W W W``."""
+    ``--segmentation-size`` / ``--synthesis-size HxW``, ``--ensemble-weights W W W W``.
+
+    With ``preset_from_weights``, ``--preset`` left out is None in the parsed arguments (the
+    command then takes the preset of ``--weights``); ``model_options`` still gives the default.
+    """
     groups: dict[str, Any] = {}
     for item in dataclasses.fields(ModelOptions):
         spec: OptionSpec = item.metadata["spec"]
@@ -69,6 +75,9 @@ def add_model_arguments(
         else:
             default = item.default or None
             help_text = spec.description + (f" (default: {default})" if default else "")
+            if preset_from_weights and item.name == "preset":
+                default = None
+                help_text = f"{spec.description} (default: the weights', else {item.default})"
             target.add_argument(flag, default=default, choices=spec.choices or None, help=help_text)
 
 

@@ -7,10 +7,10 @@ Topics: ``/camera/image_raw/compressed`` (sensor_msgs/CompressedImage, jpeg, RGB
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -20,10 +20,12 @@ from synboost_ros.metrics.stamped import StampPairer
 from synboost_ros.ros.bag_files import InputBag, deserialize
 from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed
 from synboost_ros.ros.labels import decode_label
+from synboost_ros.ros.stamps import stamp_ns
 
 IMAGE_TOPIC = "/camera/image_raw/compressed"
 LABEL_TOPIC = "/camera/anomaly_gt/compressed"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,11 +41,6 @@ def _typestore():
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_HUMBLE)
-
-
-def stamp_to_ns(stamp: Any) -> int:
-    """A rosbags builtin_interfaces/Time -> nanoseconds (rclpy's conversion)."""
-    return Time(seconds=stamp.sec, nanoseconds=stamp.nanosec).nanoseconds
 
 
 def _message(typestore, stamp_ns: int, frame_id: str, fmt: str, payload: np.ndarray):
@@ -92,19 +89,29 @@ def read_drive_messages(path: str | Path) -> Iterator[tuple[str, int, object]]:
             yield message.topic, message.timestamp, deserialize(message, COMPRESSED_IMAGE)
 
 
-def read_drive_bag(path: str | Path) -> Iterator[DriveFrame]:
-    """Yield the frames of a drive bag, pairing image and label by header stamp."""
-    pairer: StampPairer[np.ndarray, np.ndarray] = StampPairer(max_pending=None)
+def read_drive_pairs(
+    path: str | Path, camera: Callable[[Any], T]
+) -> Iterator[tuple[int, T, np.ndarray]]:
+    """Yield (header stamp ns, ``camera(image message)``, decoded labels) for each camera frame
+    with a label of the same header stamp, as the pairs complete; a message that does not
+    decode is a ``ValueError`` naming the bag, topic and stamp."""
+    pairer: StampPairer[T, np.ndarray] = StampPairer(max_pending=None)
     for topic, _, message in read_drive_messages(path):
-        stamp = stamp_to_ns(message.header.stamp)
+        stamp = stamp_ns(message.header)
         try:
             if topic == LABEL_TOPIC:
                 pair = pairer.add_second(stamp, decode_label(message))
             else:
-                pair = pairer.add_first(stamp, decode_compressed(message))
+                pair = pairer.add_first(stamp, camera(message))
         except ImageDecodeError as error:
             raise ValueError(
                 f"bag {path}: corrupt {topic} frame at stamp {stamp}: {error}"
             ) from None
         if pair is not None:
-            yield DriveFrame(stamp, *pair)
+            yield stamp, *pair
+
+
+def read_drive_bag(path: str | Path) -> Iterator[DriveFrame]:
+    """Yield the frames of a drive bag, pairing image and label by header stamp."""
+    for stamp, image, label in read_drive_pairs(path, decode_compressed):
+        yield DriveFrame(stamp, image, label)

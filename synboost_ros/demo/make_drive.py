@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from synboost_ros.data.world import render_scene, sample_scene
-from synboost_ros.demo.drive_bag import DriveFrame, write_drive_bag
+
+if TYPE_CHECKING:
+    from synboost_ros.demo.drive_bag import DriveFrame
 
 # Scene 152 of world 0: a free lane ahead, an animal, lost cargo and a debris field on the
 # road, at least one of them in view for about 80 % of the default drive.
@@ -67,6 +70,9 @@ class DriveSpec:
 
 def render_drive(spec: DriveSpec) -> Iterator[DriveFrame]:
     """Render the frames of the drive, in order, with a progress bar."""
+    # drive_bag (rclpy, rosbags) is imported on use: `synboost --help` reads the defaults here.
+    from synboost_ros.demo.drive_bag import DriveFrame
+
     scene = sample_scene(spec.seed, spec.index, anomalies=True)
     for frame in tqdm(range(spec.frames), desc="render drive", unit="frame"):
         rendered = render_scene(scene, spec.size, spec.camera_offset(frame))
@@ -99,6 +105,8 @@ against the labels. Made with:
 
 def make_drive_bag(out: str | Path, spec: DriveSpec) -> int:
     """Render ``spec`` into a new rosbag2 folder ``out`` with a README; return the frame count."""
+    from synboost_ros.demo.drive_bag import write_drive_bag
+
     out = Path(out)
     if out.exists():
         raise ValueError(f"output folder {out} already exists; remove it or choose another --out")

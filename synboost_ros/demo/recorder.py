@@ -13,12 +13,12 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from synboost_ros.demo.recording import RECORDED_TOPICS, RecordedRun, stage_times
 from synboost_ros.ros.anomaly_messages import objects_from_message, objects_message_type
 from synboost_ros.ros.image_conversion import decode_array
+from synboost_ros.ros.stamps import stamp_ns
 
 RECORD_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
@@ -71,7 +71,7 @@ class OutputRecorder(Node):
 
     def _on_map(self, topic: str, msg: Image) -> None:
         received = self._now_ns()
-        stamp = Time.from_msg(msg.header.stamp).nanoseconds
+        stamp = stamp_ns(msg.header)
         try:
             self._run.add_map(topic, stamp, decode_array(msg), received)
         except ValueError as error:
@@ -85,14 +85,14 @@ class OutputRecorder(Node):
         except ValueError as error:
             self._log_bad(TIMING_TOPIC, error)
             return
-        self._run.add_timing(Time.from_msg(msg.header.stamp).nanoseconds, times)
+        self._run.add_timing(stamp_ns(msg.header), times)
 
     def _on_summary(self, msg: DiagnosticArray) -> None:
         if len(msg.status) != 1:
             self._log_bad(SUMMARY_TOPIC, ValueError(f"expected one status, got {len(msg.status)}"))
             return
         values = {value.key: value.value for value in msg.status[0].values}
-        self._run.add_summary(Time.from_msg(msg.header.stamp).nanoseconds, values)
+        self._run.add_summary(stamp_ns(msg.header), values)
 
     def _on_objects(self, msg) -> None:
         try:
@@ -100,7 +100,7 @@ class OutputRecorder(Node):
         except ValueError as error:
             self._log_bad(OBJECTS_TOPIC, error)
             return
-        self._run.add_objects(Time.from_msg(msg.header.stamp).nanoseconds, objects)
+        self._run.add_objects(stamp_ns(msg.header), objects)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         received = self._now_ns()

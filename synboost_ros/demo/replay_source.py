@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from synboost_ros.demo.drive_bag import IMAGE_TOPIC, LABEL_TOPIC, read_drive_messages, stamp_to_ns
-from synboost_ros.metrics.stamped import StampPairer
-from synboost_ros.ros.image_conversion import ImageDecodeError
-from synboost_ros.ros.labels import decode_label
+from synboost_ros.demo.drive_bag import LABEL_TOPIC, read_drive_pairs
 
 
 @dataclass(frozen=True)
@@ -38,26 +36,20 @@ def load_replay_frames(path: str | Path) -> list[ReplayFrame]:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"drive bag folder {path} does not exist")
-    pairer: StampPairer[tuple[str, str, bytes], np.ndarray] = StampPairer(max_pending=None)
-    paired: dict[int, tuple[tuple[str, str, bytes], np.ndarray]] = {}
-    for topic, _, message in read_drive_messages(path):
-        stamp = stamp_to_ns(message.header.stamp)
-        if topic == IMAGE_TOPIC:
-            data = np.asarray(message.data, dtype=np.uint8).tobytes()
-            pair = pairer.add_first(stamp, (message.header.frame_id, message.format, data))
-        else:
-            try:
-                pair = pairer.add_second(stamp, decode_label(message))
-            except ImageDecodeError as error:
-                raise ValueError(
-                    f"bag {path}: corrupt {LABEL_TOPIC} frame at stamp {stamp}: {error}"
-                ) from None
-        if pair is not None:
-            paired[stamp] = pair
-    frames = [ReplayFrame(stamp, *paired[stamp][0], paired[stamp][1]) for stamp in sorted(paired)]
+    paired = {
+        stamp: ReplayFrame(stamp, *camera, label)
+        for stamp, camera, label in read_drive_pairs(path, _as_recorded)
+    }
+    frames = [paired[stamp] for stamp in sorted(paired)]
     if not frames:
         raise ValueError(f"bag {path} has no camera frame with a {LABEL_TOPIC} label")
     return frames
+
+
+def _as_recorded(message: Any) -> tuple[str, str, bytes]:
+    """A CompressedImage's frame id, format and data, as recorded."""
+    data = np.asarray(message.data, dtype=np.uint8).tobytes()
+    return message.header.frame_id, message.format, data
 
 
 def replay_offsets_s(frames: Sequence[ReplayFrame]) -> list[float]:

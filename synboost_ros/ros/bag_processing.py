@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rclpy.time import Time
 from tqdm import tqdm
 
 from synboost_ros.analysis import ANALYSIS_MAPS, analyze
@@ -61,6 +60,7 @@ from synboost_ros.ros.node import DEFAULT_NODE_NAME
 from synboost_ros.ros.outputs import image_message, timing_message
 from synboost_ros.ros.parameters import NodeParameters
 from synboost_ros.ros.scene_outputs import OBJECTS_TOPIC, SUMMARY_TOPIC
+from synboost_ros.ros.stamps import stamp_ns
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -116,11 +116,6 @@ class BadInputs:
         self.count += 1
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(f"bag time {message.timestamp}: {error}")
-
-
-def stamp_ns(header: Any) -> int:
-    """The header stamp in nanoseconds."""
-    return Time.from_msg(header.stamp).nanoseconds
 
 
 class BagProcessor:

@@ -27,6 +27,7 @@ from synboost_ros.export import default_cache_dir
 from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.losses import enet_class_weights, safe_cross_entropy
 from synboost_ros.nn.pretrained import load_torchvision_vgg
+from synboost_ros.stages import dissimilarity_logits
 from synboost_ros.training.anomaly_validation import AnomalyValidationSet
 from synboost_ros.training.augment import random_hflip
 from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
@@ -40,11 +41,7 @@ from synboost_ros.training.dissimilarity_data import (
     label_histogram,
     load_example,
 )
-from synboost_ros.training.inference_maps import (
-    MapExtractor,
-    dissimilarity_logits,
-    image_tensor,
-)
+from synboost_ros.training.inference_maps import MapExtractor, image_tensor
 from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
 from synboost_ros.training.model_io import (
     fresh_dissimilarity_net,
@@ -221,10 +218,9 @@ def train_dissimilarity(
                     tensors["image"],
                     tensors["synthesized"],
                     tensors["semantic"],
-                    tensors["uncertainty"],
+                    tensors["uncertainty"] if dis_options.use_uncertainty else None,
                     config.num_classes,
                     config.dissimilarity_image_normalization,
-                    dis_options.use_uncertainty,
                 )
             loss = safe_cross_entropy(logits, tensors["label"], class_weights)
             optimizer.zero_grad(set_to_none=True)

@@ -25,15 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 from tqdm import tqdm
 
 from synboost_ros.classes import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from synboost_ros.data.cityscapes import CityscapesSample, thing_instances, void_object_mask
 from synboost_ros.files import atomic_write, atomic_write_text
-from synboost_ros.model import SynBoostModel
-from synboost_ros.preprocessing import resize_labels
+from synboost_ros.model import SynBoostModel, state_dict_sha256
+from synboost_ros.preprocessing import resize_labels, to_uint8_image
 from synboost_ros.training.inference_maps import MapExtractor
 from synboost_ros.training.options import SOURCES
 from synboost_ros.training.runtime import Runtime
@@ -110,11 +108,6 @@ def anomaly_label(train_ids: np.ndarray, anomalous: np.ndarray) -> np.ndarray:
     return label
 
 
-def to_uint8_image(chw: np.ndarray) -> np.ndarray:
-    """3xHxW float RGB in [0, 1] -> HxWx3 uint8 (as the pipeline outputs a synthesis)."""
-    return (np.clip(chw, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
-
-
 def generate_examples(
     sample: CityscapesSample,
     extractor: MapExtractor,
@@ -150,16 +143,6 @@ def generate_examples(
     return examples
 
 
-def module_digest(module: nn.Module) -> str:
-    """sha256 over a module's state dict (names, dtypes, shapes and values)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        values = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{values.dtype}|{tuple(values.shape)}|".encode())
-        digest.update(values.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def data_fingerprint(root: str | Path, split: str) -> str:
     """sha256 over path, size and modification time of the files of a Cityscapes split."""
     root = Path(root).resolve()
@@ -178,9 +161,9 @@ def cache_key(model: SynBoostModel, settings: GeneratorSettings, data_id: str) -
     """Hex key of everything the cached examples depend on."""
     record = {
         "version": CACHE_VERSION,
-        "segmentation": module_digest(model.segmentation),
-        "synthesis": module_digest(model.synthesis),
-        "perceptual": module_digest(model.perceptual),
+        "segmentation": state_dict_sha256(model.segmentation),
+        "synthesis": state_dict_sha256(model.synthesis),
+        "perceptual": state_dict_sha256(model.perceptual),
         "segmentation_size": list(model.config.segmentation_size),
         "synthesis_size": list(model.config.synthesis_size),
         "segmentation_normalization": asdict(model.config.segmentation_normalization),

@@ -4,7 +4,8 @@ Training data, validation and the ensemble search need the maps the deployed pip
 see: the image resized to the segmentation and synthesis sizes, the predicted semantic map
 (nearest-resized) and entropy / distance (bilinear-resized) at the synthesis size, the
 synthesized image and the perceptual difference. All maps here are at the synthesis size.
-Resizing and conversion are the pipeline's own functions (``synboost_ros.preprocessing``).
+Resizing and conversion are the pipeline's own functions (``synboost_ros.preprocessing``), and
+a dissimilarity net is fed by the dissimilarity stage's own ``stages.dissimilarity_logits``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from synboost_ros.config import InputNormalization
 from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.dissimilarity import DissimilarityNet
-from synboost_ros.nn.input_normalization import normalize_input
 from synboost_ros.preprocessing import (
     image_array,
     network_input,
@@ -26,7 +25,12 @@ from synboost_ros.preprocessing import (
     resize_labels,
     resize_map,
 )
-from synboost_ros.stages import SegmentationStage, SynthesisStage, one_hot
+from synboost_ros.stages import (
+    SegmentationStage,
+    SynthesisStage,
+    dissimilarity_logits,
+    uncertainty_stack,
+)
 
 
 @dataclass
@@ -53,33 +57,6 @@ class InferenceMaps:
 def image_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> 1x3xHxW float32 in [0, 1] (the pipeline's input conversion)."""
     return torch.from_numpy(image_array(image))
-
-
-def uncertainty_stack(
-    entropy: torch.Tensor, perceptual: torch.Tensor, distance: torch.Tensor
-) -> torch.Tensor:
-    """(N, 1, H, W) maps -> the (N, 3, H, W) uncertainty input, in the network's order."""
-    return torch.cat([entropy, perceptual, distance], dim=1)
-
-
-def dissimilarity_logits(
-    net: nn.Module,
-    image: torch.Tensor,
-    synthesized: torch.Tensor,
-    semantic: torch.Tensor,
-    uncertainty: torch.Tensor,
-    num_classes: int,
-    normalization: InputNormalization,
-    use_uncertainty: bool = True,
-) -> torch.Tensor:
-    """Feed a dissimilarity net as the inference stage does; images RGB in [0, 1], given the
-    image encoder's input ``normalization`` here."""
-    return net(
-        normalize_input(image, normalization),
-        normalize_input(synthesized, normalization),
-        one_hot(semantic, num_classes),
-        uncertainty if use_uncertainty else None,
-    )
 
 
 class MapExtractor:
@@ -157,9 +134,8 @@ def dissimilarity_probability(
         image_tensor(maps.image).to(device),
         torch.from_numpy(maps.synthesized)[None].to(device),
         torch.from_numpy(maps.semantic.astype(np.int64))[None].to(device),
-        uncertainty.to(device),
+        uncertainty.to(device) if net.use_uncertainty else None,
         net.num_classes,
         normalization,
-        net.use_uncertainty,
     )
     return torch.softmax(logits.float(), dim=1)[0, 1].cpu().numpy()
