@@ -19,9 +19,12 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
+import rclpy
 import safetensors.torch
 import torch
 import torch.nn.functional as F
+from rclpy.parameter import Parameter
+from ros_test_env import isolate_ros_domain
 
 from synboost_ros.backends.onnx_checks import check_graph_for_tensorrt
 from synboost_ros.cli.main import main
@@ -38,6 +41,7 @@ from synboost_ros.nn.cityscapes_checkpoints import (
 )
 from synboost_ros.nn.input_normalization import normalize_input
 from synboost_ros.nn.pretrained import read_checkpoint
+from synboost_ros.ros.node import AnomalyNode
 from synboost_ros.stages import SegmentationStage, SynthesisStage, build_stages, stage_specs
 from synboost_ros.weights import load_model
 from synboost_ros.weights_import import SYNBOOST_DISSIMILARITY_MEMBER, import_light_weights
@@ -829,6 +833,29 @@ def test_bench_and_infer_run_the_imported_folder(imported, tmp_path, capsys):
     )  # fmt: skip
     assert code == 0, stderr
     assert any((tmp_path / "maps").rglob("*.png"))
+
+
+def test_the_node_runs_the_imported_folder(imported, monkeypatch):
+    """The node loads the imported light folder, passes its self-test and reports the preset."""
+    isolate_ros_domain(monkeypatch)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    settings = {"preset": "light", "weights": str(imported["out"]), "backend": "torch"}
+    try:
+        node = AnomalyNode(
+            "sb_light",
+            context=context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in settings.items()],
+        )
+        try:
+            (status,) = node.diagnostic_statuses()
+            values = {kv.key: kv.value for kv in status.values}
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert values["preset"] == "light" and values["backend"] == "torch"
+    assert values["self_test"].startswith("passed")  # within the latency budget or not
 
 
 def test_cli_import_refuses_conflicting_and_missing_files(tmp_path, capsys):
