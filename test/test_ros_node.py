@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import Log
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -477,6 +478,29 @@ def test_bad_raw_frames_are_counted_and_good_frames_keep_flowing(ros, case):
     send_good_frame(ros, f"good_after_{case}")
 
 
+def test_a_bad_frame_of_a_new_reason_is_always_logged(ros):
+    lines: list[str] = []
+    subscription = ros.tester.create_subscription(
+        Log, "/rosout", ros.collector.callback("rosout"), 100
+    )
+    try:
+        time.sleep(0.5)  # let /rosout match before the frames go out
+        for encoding in ("sbthrottle", "sbthrottle", "yuv422_yuy2"):
+            msg = Image(height=2, width=2, encoding=encoding, step=6, data=bytes(12))
+            msg.header = header(f"throttled_{encoding}")
+            send_bad_frame(ros, ros.raw_node, ros.raw_pub, msg)
+
+        def logged() -> bool:
+            lines[:] = [m.msg for m in ros.collector.messages["rosout"] if "bad frame" in m.msg]
+            return any("'yuv422_yuy2'" in line for line in lines)
+
+        # within the 2 s throttle of the first reason: logged anyway (was: never logged)
+        assert ros.collector.wait_for(logged, WAIT_S), lines
+        assert sum("'sbthrottle'" in line for line in lines) == 1
+    finally:
+        ros.tester.destroy_subscription(subscription)
+
+
 def test_corrupt_jpeg_is_counted_and_the_compressed_node_keeps_going(ros):
     good = encode(".jpg", IMAGE)
     corrupt = compressed_msg(good[:200] + bytes(400) + good[-2:], "jpeg", header("corrupt"))
@@ -592,7 +616,14 @@ def test_parameter_service_refuses_bad_values_with_reasons(ros):
     (result,) = set_parameters(ros, preset="light")
     assert not result.successful and "read-only" in result.reason
     (result,) = set_parameters(ros, latency_budget_ms=0.0)
-    assert not result.successful and "latency_budget_ms must be > 0" in result.reason
+    assert not result.successful and "latency_budget_ms out of range" in result.reason
+    (result,) = set_parameters(ros, diagnostics_period=1e-9)  # was accepted: 1 kHz diagnostics
+    assert not result.successful and "diagnostics_period out of range" in result.reason
+    (result,) = set_parameters(ros, diagnostics_period=0)
+    assert not result.successful and result.reason == "diagnostics_period must be >= 0.1; got 0.0"
+    (result,) = set_parameters(ros, overlay_alpha="half")
+    assert not result.successful
+    assert result.reason == "parameter overlay_alpha expects a float, got string 'half'"
     assert ros.raw_node.parameters.anomaly_threshold == 0.5
 
 
@@ -649,7 +680,8 @@ def test_missing_weights_exit_non_zero_naming_the_file(tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert str(missing) in output
-    assert "random_weights:=true" in output
+    assert "-p weights:=PATH or -p random_weights:=true" in output
+    assert "--random-weights" not in output and "--weights" not in output  # no CLI flags
     assert "Traceback" not in output
 
 

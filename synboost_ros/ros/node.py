@@ -51,6 +51,7 @@ from synboost_ros.ros.latency_stats import (
     node_health,
     total_key_values,
 )
+from synboost_ros.ros.log_throttle import ReasonThrottle
 from synboost_ros.ros.outputs import OutputPublishers, RenderSettings, required_maps
 from synboost_ros.ros.parameters import (
     NodeParameters,
@@ -60,12 +61,12 @@ from synboost_ros.ros.parameters import (
 )
 from synboost_ros.ros.scene_outputs import SceneOutputs
 from synboost_ros.self_test import SelfTestResult, run_self_test
-from synboost_ros.weights import ModelLoadError
+from synboost_ros.weights import ModelLoadError, WeightsNotFoundError
 
 DEFAULT_NODE_NAME = "anomaly_node"
-LOG_THROTTLE_S = 2.0
+LOG_THROTTLE_S = 2.0  # per camera and reason of a bad frame (log_throttle.py)
 SPIN_TIMEOUT_S = 0.1  # how often main() looks at the stop event
-ROS_WEIGHTS_HINT = "for the ROS node: -p weights:=PATH or -p random_weights:=true"
+ROS_WEIGHTS_HINT = "set -p weights:=PATH or -p random_weights:=true"
 # Errors that make a frame bad without being a bug in this package.
 FRAME_ERRORS = (ImageDecodeError, InvalidImageError)
 # input parameter -> message type, topic suffix after the (remappable) base topic, decoder.
@@ -123,6 +124,7 @@ class AnomalyNode(Node):
         self._worker: FrameWorker[CameraStream, Any] = FrameWorker(
             self._process, self._on_frame_error
         )
+        self._bad_frame_log = ReasonThrottle(LOG_THROTTLE_S)  # used by the worker thread only
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 1)
         try:
             self._params = self._declare_parameters()
@@ -188,8 +190,10 @@ class AnomalyNode(Node):
     def _create_pipeline(self, factory: Callable[..., Any]) -> Any:
         try:
             return factory(**self._params.pipeline_arguments())
-        except ModelLoadError as error:
+        except WeightsNotFoundError as error:
             message = f"{error} ({ROS_WEIGHTS_HINT})"
+        except ModelLoadError as error:
+            message = str(error)
         except (ValueError, ImportError, RuntimeError, OSError) as error:
             message = f"cannot create the pipeline: {error}"
         self._load_error = message
@@ -282,11 +286,13 @@ class AnomalyNode(Node):
     ) -> None:
         text = str(error) if isinstance(error, FRAME_ERRORS) else f"{type(error).__name__}: {error}"
         camera.stats.frame_failed(text)
+        left_out = self._bad_frame_log.admit(camera.name, text, time.monotonic())
+        if left_out is None:
+            return
         source = f"camera '{camera.name}', " if camera.name else ""
-        self.get_logger().error(
-            f"bad frame ({source}frame_id '{msg.header.frame_id}'): {text}",
-            throttle_duration_sec=LOG_THROTTLE_S,
-        )
+        more = f" ({left_out} more like it since the last such line)" if left_out else ""
+        frame = f"frame_id '{msg.header.frame_id}'"
+        self.get_logger().error(f"bad frame ({source}{frame}): {text}{more}")
 
     def _apply_parameters(self, params: NodeParameters) -> None:
         old, self._params = self._params, params
