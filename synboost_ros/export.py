@@ -4,7 +4,7 @@ The cache holds one folder per model fingerprint with the stage graphs and ``sha
 graphs' sha256 recorded when they were exported. Before use every graph is checked against it;
 a folder with a corrupt, truncated or replaced graph, a symbolic link (never followed) or no
 checksums is exported again, with one log line. An unwritable cache folder falls back to
-``files.fallback_cache_dir``.
+``files.fallback_dir``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from synboost_ros.files import (
     UntrustedFileError,
     atomic_write_text,
-    fallback_cache_dir,
+    fallback_dir,
     file_problem,
     file_sha256,
     read_trusted,
@@ -110,7 +110,7 @@ def cached_onnx(
         return graph_paths(root / name)
     error = writable_error(root)
     if error is not None:
-        fallback = fallback_cache_dir("onnx")
+        fallback = fallback_dir("onnx")
         logger.warning("ONNX cache %s is not writable (%s); using %s", root, error, fallback)
         root = fallback
     return _verified_or_exported(model, root / name)

@@ -7,8 +7,8 @@ cannot leave an empty file in the target's place.
 
 Caches verify what they read: ``read_trusted`` and ``file_problem`` refuse symbolic links (never
 followed) and anything but a regular file, and compare a sha256 recorded at write time.
-``fallback_cache_dir`` gives a cache whose folder is not writable a per-user folder that later
-starts reuse, or a private one removed at exit.
+``fallback_dir`` gives a cache whose folder is not writable (or the node's ROS logs, without
+HOME) a per-user folder that later starts reuse, or a private one removed at exit.
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def writable_error(folder: Path) -> OSError | None:
     return None
 
 
-def fallback_cache_dir(kind: str) -> Path:
-    """Where ``kind`` caches go when their folder is not writable: ``synboost_ros-<uid>/<kind>``
+def fallback_dir(kind: str) -> Path:
+    """Where ``kind`` files go when their folder is not writable: ``synboost_ros-<uid>/<kind>``
     in the temporary folder, reused by later starts, when it is this user's own real folder that
     no one else can write to;
     else a private folder that is removed when the process exits (nothing is left behind)."""

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -35,7 +36,7 @@ from std_msgs.msg import Header
 
 from synboost_ros.classes import NUM_CLASSES, colorize
 from synboost_ros.pipeline import AnomalyPipeline
-from synboost_ros.ros.node import AnomalyNode
+from synboost_ros.ros.node import AnomalyNode, fallback_log_dir
 from synboost_ros.ros.outputs import TOPIC_MAPS, required_maps
 from synboost_ros.visualize import overlay
 
@@ -683,6 +684,52 @@ def test_missing_weights_exit_non_zero_naming_the_file(tmp_path):
     assert "-p weights:=PATH or -p random_weights:=true" in output
     assert "--random-weights" not in output and "--weights" not in output  # no CLI flags
     assert "Traceback" not in output
+
+
+def test_a_log_dir_is_chosen_only_when_rcl_would_find_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for found in ({"HOME": "/home/u"}, {"ROS_HOME": "/r"}, {"ROS_LOG_DIR": "/l", "HOME": ""}):
+        assert fallback_log_dir(found) is None
+    chosen = fallback_log_dir({"HOME": "", "PATH": "/bin"})
+    assert chosen == tmp_path / f"synboost_ros-{os.getuid()}" / "ros_log" and chosen.is_dir()
+
+
+def test_the_node_starts_without_home(tmp_path):
+    """HOME unset (common under systemd): rclpy.init used to fail with "Failed to get logging
+    directory"; the node now logs to a per-user temporary folder and says so in one line."""
+    env = {
+        k: v for k, v in subprocess_env().items() if k not in ("HOME", "ROS_HOME", "ROS_LOG_DIR")
+    }
+    env["TMPDIR"] = str(tmp_path)
+    model = [arg for k, v in SMALL_MODEL.items() for arg in ("-p", f"{k}:={v}")]
+    process = subprocess.Popen(
+        node_command(*model, "-r", f"__node:=sbnohome{os.getpid()}"),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + PROCESS_START_S
+        while time.monotonic() < deadline and not any("ready:" in line for line in lines):
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    output = "".join(lines) + rest
+    assert process.returncode == 0 and "ready:" in output, output
+    log_dir = tmp_path / f"synboost_ros-{os.getuid()}" / "ros_log"
+    notes = [line for line in output.splitlines() if "ROS_LOG_DIR" in line]
+    assert len(notes) == 1 and f"ROS logs go to {log_dir}" in notes[0]
+    assert "Traceback" not in output and log_dir.is_dir()
 
 
 def test_console_command_with_params_file_and_remaps(ros):

@@ -19,24 +19,28 @@ it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` =
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 
+from synboost_ros.files import fallback_dir
 from synboost_ros.pipeline import AnomalyPipeline, InvalidImageError
 from synboost_ros.postprocess.temporal import TemporalFusion
 from synboost_ros.ros.cameras import CameraSpec
@@ -388,9 +392,25 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+def fallback_log_dir(environ: Mapping[str, str]) -> Path | None:
+    """A ROS log folder when rcl would find none (it needs ROS_LOG_DIR, ROS_HOME or HOME; HOME
+    is often unset under systemd): ``files.fallback_dir("ros_log")``; None when one is set."""
+    if any(environ.get(name) for name in ("ROS_LOG_DIR", "ROS_HOME", "HOME")):
+        return None
+    return fallback_dir("ros_log")
+
+
 def main(args: list[str] | None = None) -> int:
     """Console script ``anomaly_node``: spin until SIGINT / SIGTERM; 1 when it cannot start."""
+    log_dir = fallback_log_dir(os.environ)
+    if log_dir is not None:
+        os.environ["ROS_LOG_DIR"] = str(log_dir)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    if log_dir is not None:
+        get_logger(DEFAULT_NODE_NAME).warning(
+            f"HOME, ROS_HOME and ROS_LOG_DIR are unset: ROS logs go to {log_dir} "
+            "(set ROS_LOG_DIR to choose)"
+        )
     stop = stop_on_signals()
     try:
         node = AnomalyNode()

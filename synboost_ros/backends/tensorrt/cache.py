@@ -8,7 +8,7 @@ tensors and the engine file's sha256. A file whose sidecar does not match what i
 (Autoware-style shape check), whose bytes do not match the recorded sha256 (corrupt, truncated,
 replaced), that is a symbolic link (never followed) or that TensorRT cannot deserialize is
 rebuilt, with one log line. Files are written atomically (``files.atomic_write``); an unwritable
-cache folder falls back to ``files.fallback_cache_dir``.
+cache folder falls back to ``files.fallback_dir``.
 
 TensorRT itself is reached only through a ``TensorRTApi`` (real: ``api.TensorRTModule``), so
 this logic runs without TensorRT too.
@@ -41,7 +41,7 @@ from synboost_ros.files import (
     UntrustedFileError,
     atomic_write_bytes,
     atomic_write_text,
-    fallback_cache_dir,
+    fallback_dir,
     read_trusted,
     writable_error,
 )
@@ -264,12 +264,12 @@ def _verified_bytes(
 
 
 def usable_cache_dir(preferred: str | os.PathLike) -> Path:
-    """``preferred`` if a file can be written there; else ``files.fallback_cache_dir`` (warned)."""
+    """``preferred`` if a file can be written there; else ``files.fallback_dir`` (warned)."""
     preferred = Path(preferred)
     error = writable_error(preferred)
     if error is None:
         return preferred
-    fallback = fallback_cache_dir("tensorrt")
+    fallback = fallback_dir("tensorrt")
     logger.warning(
         "TensorRT engine cache %s is not writable (%s); using %s (engines there may not "
         "survive a reboot: set cache_dir / SYNBOOST_CACHE_DIR to a writable folder)",
