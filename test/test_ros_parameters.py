@@ -10,6 +10,7 @@ import pytest
 import yaml
 from ros_test_env import isolate_ros_domain
 
+from synboost_ros.options import bound_text
 from synboost_ros.ros.parameters import (
     PARAMETER_NAMES,
     NodeParameters,
@@ -21,6 +22,7 @@ from synboost_ros.ros.parameters import (
 )
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "anomaly.yaml"
+README = Path(__file__).resolve().parent.parent / "README.md"
 FIXED = {
     "preset", "weights", "random_weights", "backend", "device", "precision", "input",
     "input_qos", "segmentation_height", "segmentation_width", "synthesis_height",
@@ -338,3 +340,19 @@ def test_integers_are_taken_for_floats(rclpy_context):
         assert result.reason == "parameter overlay_alpha expects a float, got string 'half'"
     finally:
         node.destroy_node()
+
+
+def test_the_readme_table_gives_every_parameter_with_its_range_and_flag():
+    rows = {}
+    for line in README.read_text().splitlines():
+        cells = [c.strip() for c in line.split(" | ")]
+        if line.startswith("| `") and len(cells) == 5 and cells[0].strip("|` ") in PARAMETER_NAMES:
+            rows[cells[0].strip("|` ")] = cells
+    assert list(rows) == list(PARAMETER_NAMES)
+    for name, (_, _, values, fixed, _) in rows.items():
+        spec = parameter_spec(name)
+        assert (fixed == "yes") == spec.read_only, name
+        if spec.choices:
+            assert values == " \\| ".join(spec.choices), name
+        elif spec.low is not None:
+            assert values.startswith(f"[{bound_text(spec.low)}, {bound_text(spec.high)}]"), name
