@@ -135,7 +135,7 @@ def load_weights(
     if expected_preset is not None and manifest.preset != expected_preset:
         raise ModelLoadError(
             f"weights {manifest_path} are for preset {manifest.preset!r}, not {expected_preset!r}: "
-            f"use --preset {manifest.preset} or weights trained for {expected_preset!r}"
+            f"choose preset {manifest.preset!r} or weights trained for {expected_preset!r}"
         )
     states: dict[str, dict[str, torch.Tensor]] = {}
     for part in parts:
