@@ -1,9 +1,17 @@
-"""ONNX export of the three stages with fixed shapes, and a content-keyed graph cache."""
+"""ONNX export of the three stages with fixed shapes, and a content-keyed graph cache.
+
+The cache holds one folder per model fingerprint with the stage graphs and ``sha256.json``, the
+graphs' sha256 recorded when they were exported. Before use every graph is checked against it;
+a folder with a corrupt, truncated or replaced graph, a symbolic link (never followed) or no
+checksums is exported again, with one log line. An unwritable cache folder falls back to
+``files.fallback_dir``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -13,6 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synboost_ros.files import (
+    UntrustedFileError,
+    atomic_write_text,
+    fallback_dir,
+    file_problem,
+    file_sha256,
+    read_trusted,
+    writable_error,
+)
 from synboost_ros.model import SynBoostModel, state_dict_sha256
 from synboost_ros.stages import STAGE_NAMES, build_stages, stage_specs
 
@@ -20,6 +37,9 @@ OPSET = 17
 # Bump when the exported graphs or the fingerprint's form change for the same weights
 # (invalidates caches). 2: tensors hashed by ``state_dict_sha256``.
 EXPORT_REVISION = 2
+CHECKSUMS_NAME = "sha256.json"
+
+logger = logging.getLogger(__name__)
 
 
 def model_fingerprint(model: SynBoostModel) -> str:
@@ -75,32 +95,78 @@ def cached_onnx(
     cache_dir: str | os.PathLike | None = None,
     fingerprint: str | None = None,
 ) -> dict[str, Path]:
-    """Return the stage graphs for ``model``, exporting them once per fingerprint
+    """Return the verified stage graphs for ``model``, exporting them once per fingerprint
     (``model_fingerprint(model)``, computed here unless the caller has it)."""
     root = Path(cache_dir) if cache_dir else default_cache_dir() / "onnx"
-    target = root / (fingerprint or model_fingerprint(model))[:32]
-    paths = {name: target / f"{name}.onnx" for name in STAGE_NAMES}
-    if all(p.is_file() for p in paths.values()):
-        return paths
+    name = (fingerprint or model_fingerprint(model))[:32]
+    if cache_problem(root / name) is None:  # also a read-only cache, e.g. an installed one
+        return graph_paths(root / name)
+    error = writable_error(root)
+    if error is not None:
+        fallback = fallback_dir("onnx")
+        logger.warning("ONNX cache %s is not writable (%s); using %s", root, error, fallback)
+        root = fallback
+    return _verified_or_exported(model, root / name)
+
+
+def graph_paths(folder: Path) -> dict[str, Path]:
+    """Where the stage graphs of a cache folder are."""
+    return {stage: folder / f"{stage}.onnx" for stage in STAGE_NAMES}
+
+
+def cache_problem(folder: Path) -> str | None:
+    """Why the graphs in ``folder`` cannot be used, or None: "missing" when there is no such
+    folder, else what is wrong (e.g. "segmentation.onnx has sha256 ..., not the recorded ...")."""
+    if not os.path.lexists(folder):
+        return "missing"
+    if folder.is_symlink():
+        return "is a symbolic link (not followed)"
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=root, prefix=".export-"))
-    except OSError as error:
-        warnings.warn(
-            f"ONNX cache {root} is not writable ({error}); exporting to a temporary folder",
-            stacklevel=2,
-        )
-        return export_onnx(model, tempfile.mkdtemp(prefix="synboost-onnx-"))
+        recorded = json.loads(read_trusted(folder / CHECKSUMS_NAME))
+    except FileNotFoundError:
+        return f"has no {CHECKSUMS_NAME} (no checksums recorded)"
+    except (OSError, ValueError) as error:
+        reason = str(error) if isinstance(error, UntrustedFileError) else "is unreadable"
+        return f"{CHECKSUMS_NAME} {reason}"
+    if not isinstance(recorded, dict):
+        return f"{CHECKSUMS_NAME} is unreadable"
+    for path in graph_paths(folder).values():
+        problem = file_problem(path, recorded.get(path.name))
+        if problem is not None:
+            return f"{path.name} {problem}"
+    return None
+
+
+def _verified_or_exported(model: SynBoostModel, target: Path) -> dict[str, Path]:
+    """The graphs in ``target`` if they verify; else export them there (one log line when a
+    bad cache is replaced)."""
+    problem = cache_problem(target)
+    if problem is None:
+        return graph_paths(target)
+    if problem != "missing":
+        logger.warning("cached ONNX graphs %s: %s; exporting them again", target, problem)
+        _discard(target)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
     try:
-        export_onnx(model, staging)
+        exported = export_onnx(model, staging)
+        sums = {path.name: file_sha256(path) for path in exported.values()}
+        atomic_write_text(staging / CHECKSUMS_NAME, json.dumps(sums, indent=2, sort_keys=True))
         try:
             staging.rename(target)
         except OSError:  # another process finished the same export first
-            if not all(p.is_file() for p in paths.values()):
+            if cache_problem(target) is not None:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return paths
+    return graph_paths(target)
+
+
+def _discard(path: Path) -> None:
+    """Remove a cache entry; a symbolic link is removed itself, never what it points to."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def default_cache_dir() -> Path:

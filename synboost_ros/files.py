@@ -4,15 +4,24 @@
 a reader sees the old file or the new one, never a torn one; the temporary file is removed on
 any failure. With ``durable`` (the default) the data is fsynced before the rename, so a crash
 cannot leave an empty file in the target's place.
+
+Caches verify what they read: ``read_trusted`` and ``file_problem`` refuse symbolic links (never
+followed) and anything but a regular file, and compare a sha256 recorded at write time.
+``fallback_dir`` gives a cache whose folder is not writable (or the node's ROS logs, without
+HOME) a per-user folder that later starts reuse, or a private one removed at exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 _CHUNK = 1 << 20
 
@@ -54,6 +63,99 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: stream.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class UntrustedFileError(OSError):
+    """A cached file is a symbolic link or not a regular file; the message says which (after
+    the file's name, e.g. "is a symbolic link (not followed)")."""
+
+
+def read_trusted(path: str | os.PathLike) -> bytes:
+    """The bytes of regular file ``path``; ``UntrustedFileError`` for a symbolic link (not
+    followed) or anything else that is not a regular file."""
+    with _open_regular(Path(path)) as stream:
+        return stream.read()
+
+
+def file_problem(path: str | os.PathLike, sha256: object) -> str | None:
+    """Why ``path`` is not the file recorded with ``sha256``, or None when it is: missing, a
+    symbolic link, not a regular file, or other bytes (corrupt, truncated or replaced)."""
+    digest = hashlib.sha256()
+    try:
+        with _open_regular(Path(path)) as stream:
+            for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as error:
+        return str(error) if isinstance(error, UntrustedFileError) else f"cannot be read ({error})"
+    actual = digest.hexdigest()
+    if actual != sha256:
+        return (
+            f"has sha256 {actual[:12]}..., not the recorded {str(sha256)[:12]}... "
+            "(corrupt, truncated or replaced)"
+        )
+    return None
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    if path.is_symlink():
+        raise UntrustedFileError("is a symbolic link (not followed)")
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if os.path.islink(path):  # replaced by a link in between; O_NOFOLLOW refused it
+            raise UntrustedFileError("is a symbolic link (not followed)") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UntrustedFileError("is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def writable_error(folder: Path) -> OSError | None:
+    """Why no file can be created in ``folder`` (created if missing, mode 0700), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        return error
+    return None
+
+
+def fallback_dir(kind: str) -> Path:
+    """Where ``kind`` files go when their folder is not writable: ``synboost_ros-<uid>/<kind>``
+    in the temporary folder, reused by later starts, when it is this user's own real folder that
+    no one else can write to;
+    else a private folder that is removed when the process exits (nothing is left behind)."""
+    shared = Path(tempfile.gettempdir()) / f"synboost_ros-{_user_id()}"
+    try:
+        shared.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(shared)
+    except OSError:
+        info = None
+    mine = (
+        info is not None
+        and stat.S_ISDIR(info.st_mode)
+        and not info.st_mode & 0o022  # nobody else can plant links in it
+        and _owned_by_me(info)
+    )
+    if mine and writable_error(shared / kind) is None:
+        return shared / kind
+    private = Path(tempfile.mkdtemp(prefix=f"synboost_ros-{kind}-"))
+    atexit.register(shutil.rmtree, private, ignore_errors=True)
+    return private
+
+
+def _user_id() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+
+
+def _owned_by_me(info: os.stat_result) -> bool:
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
 
 
 def _fsync(path: Path) -> None:

@@ -10,7 +10,7 @@ import torch
 from synboost_ros.config import PipelineConfig, Size, get_preset
 from synboost_ros.model import SynBoostModel
 from synboost_ros.shipped import default_weights_path
-from synboost_ros.weights import ModelLoadError, load_model
+from synboost_ros.weights import WeightsNotFoundError, load_model
 
 RANDOM_WEIGHTS_SEED = 0
 
@@ -44,10 +44,10 @@ def load_or_random_model(
         return random_model(with_sizes(config, segmentation_size, synthesis_size))
     path = Path(weights) if weights else default_weights_path(preset)
     if path is None:
-        raise ModelLoadError(
-            f"no shipped weights for preset {preset!r}: pass a weights folder "
-            "(--weights PATH / -p weights:=PATH) or ask for random weights "
-            "(--random-weights / -p random_weights:=true)"
+        raise WeightsNotFoundError(
+            f"no shipped weights for preset {preset!r} (models/{preset}/manifest.json; "
+            "`git checkout models/` restores the shipped ones): give a weights folder or ask "
+            "for random weights"
         )
     model, manifest = load_model(path, expected_preset=preset)
     return rebuilt_model(model, with_sizes(manifest.config, segmentation_size, synthesis_size))

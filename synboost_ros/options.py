@@ -91,15 +91,20 @@ def _side(stage: str, axis: int) -> Any:
     )
 
 
+def bound_text(bound: float) -> str:
+    """A range bound as written: ``16777216``, ``0.1``."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
 def _field_problems(name: str, spec: OptionSpec, value: Any) -> list[str]:
     if spec.choices and value not in spec.choices:
         return [f"{name} must be one of {', '.join(spec.choices)}; got {value!r}"]
     if isinstance(value, float) and not math.isfinite(value):
         return [f"{name} must be finite; got {value}"]
     if spec.low is not None and value < spec.low:
-        return [f"{name} must be >= {spec.low:g}; got {value}"]
+        return [f"{name} must be >= {bound_text(spec.low)}; got {value}"]
     if spec.high is not None and value > spec.high:
-        return [f"{name} must be <= {spec.high:g}; got {value}"]
+        return [f"{name} must be <= {bound_text(spec.high)}; got {value}"]
     if spec.step and value % spec.step:
         return [f"{name} must be a multiple of {spec.step} (0 = preset); got {value}"]
     return []

@@ -29,8 +29,21 @@ MANIFEST_NAME = "manifest.json"
 FORMAT = "synboost_ros.weights/1"
 
 
+# What to do about a damaged weights folder, in this project (nothing is downloaded).
+WEIGHTS_REMEDY = (
+    "shipped weights: restore them with `git checkout models/` (a ROS install: rebuild or "
+    "reinstall the package); weights you trained: copy the folder again from where "
+    "`synboost train` wrote it, or train them again"
+)
+
+
 class ModelLoadError(RuntimeError):
     """A weights file is missing, corrupt, tampered with or made for another model."""
+
+
+class WeightsNotFoundError(ModelLoadError):
+    """No weights where they were looked for; the caller adds how to name others in its own
+    terms (command-line flags, ROS parameters)."""
 
 
 @dataclass
@@ -70,9 +83,9 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     """Parse and validate a manifest; errors name the file and say what is wrong."""
     manifest_path = resolve_manifest_path(path)
     if not manifest_path.is_file():
-        raise ModelLoadError(
-            f"weights manifest {manifest_path} not found: pass an existing weights folder or "
-            "manifest.json, or use random weights explicitly (--random-weights)"
+        raise WeightsNotFoundError(
+            f"weights manifest {manifest_path} not found: give an existing weights folder or its "
+            "manifest.json, or ask for random weights"
         )
     try:
         data = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -122,19 +135,21 @@ def load_weights(
     if expected_preset is not None and manifest.preset != expected_preset:
         raise ModelLoadError(
             f"weights {manifest_path} are for preset {manifest.preset!r}, not {expected_preset!r}: "
-            f"use --preset {manifest.preset} or weights trained for {expected_preset!r}"
+            f"choose preset {manifest.preset!r} or weights trained for {expected_preset!r}"
         )
     states: dict[str, dict[str, torch.Tensor]] = {}
     for part in parts:
         entry = manifest.files[part]
         file_path = manifest_path.parent / entry["path"]
         if not file_path.is_file():
-            raise ModelLoadError(f"weights file {file_path} (part {part!r}) is missing")
+            raise ModelLoadError(
+                f"weights file {file_path} (part {part!r}) is missing; {WEIGHTS_REMEDY}"
+            )
         actual = file_sha256(file_path)
         if actual != entry["sha256"]:
             raise ModelLoadError(
                 f"weights file {file_path} is corrupt or was modified: sha256 {actual} does not "
-                f"match the manifest's {entry['sha256']}; restore or re-download the file"
+                f"match the manifest's {entry['sha256']}; {WEIGHTS_REMEDY}"
             )
         try:
             states[part] = load_file(str(file_path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 
@@ -92,3 +93,30 @@ def test_file_sha256_reads_in_chunks(tmp_path):
     assert file_sha256(str(path)) == file_sha256(path)
     with pytest.raises(FileNotFoundError):
         file_sha256(tmp_path / "absent")
+
+
+def test_trusted_reads_refuse_links_and_non_files(tmp_path):
+    real = tmp_path / "real.bin"
+    real.write_bytes(b"cached")
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    assert files.read_trusted(real) == b"cached"
+    with pytest.raises(files.UntrustedFileError, match="symbolic link"):
+        files.read_trusted(link)
+    with pytest.raises(files.UntrustedFileError, match="not a regular file"):
+        files.read_trusted(tmp_path)
+    digest = hashlib.sha256(b"cached").hexdigest()
+    assert files.file_problem(real, digest) is None
+    assert files.file_problem(link, digest) == "is a symbolic link (not followed)"
+    assert files.file_problem(tmp_path / "absent", digest) == "is missing"
+    assert "(corrupt, truncated or replaced)" in files.file_problem(real, "0" * 64)
+
+
+def test_a_fallback_folder_others_can_write_to_is_not_shared(tmp_path, monkeypatch):
+    monkeypatch.setattr(files.tempfile, "tempdir", str(tmp_path))
+    shared = files.fallback_dir("onnx")
+    assert shared == tmp_path / f"synboost_ros-{os.getuid()}" / "onnx"
+    assert files.fallback_dir("onnx") == shared  # reused
+    shared.parent.chmod(0o777)  # anyone could plant links in it now
+    private = files.fallback_dir("onnx")
+    assert private.parent == tmp_path and private.name.startswith("synboost_ros-onnx-")

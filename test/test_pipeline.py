@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from synboost_ros.pipeline import OUTPUT_NAMES, InvalidImageError
+from synboost_ros.postprocess.options import PostprocessOptions
+from synboost_ros.postprocess.temporal import TemporalFusion
 from synboost_ros.stages import stage_specs
 
 FLOAT_MAPS = ("entropy", "distance", "perceptual", "dissimilarity", "anomaly")
@@ -32,8 +34,8 @@ def test_every_map_has_input_size_and_range(torch_pipeline, size) -> None:
 @pytest.mark.parametrize(
     ("image", "message"),
     [
-        (np.zeros((1, 1, 3), np.uint8), "at least 2x2"),
-        (np.zeros((0, 5, 3), np.uint8), "at least 2x2"),
+        (np.zeros((0, 5, 3), np.uint8), "image is empty: 5x0 pixels"),
+        (np.zeros((4, 0, 3), np.uint8), "image is empty: 0x4 pixels"),
         (np.zeros((8, 8), np.uint8), "HxWx3"),
         (np.zeros((8, 8, 4), np.uint8), "HxWx3"),
         (np.zeros((8, 8, 3), np.float32), "uint8"),
@@ -43,6 +45,20 @@ def test_every_map_has_input_size_and_range(torch_pipeline, size) -> None:
 def test_bad_images_are_refused_clearly(torch_pipeline, image, message) -> None:
     with pytest.raises(InvalidImageError, match=message):
         torch_pipeline(image)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 400, 3), (400, 1, 3)])
+def test_a_one_pixel_line_gets_maps_of_its_size(torch_pipeline, shape) -> None:
+    image = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    temporal = TemporalFusion()
+    torch_pipeline.set_postprocess(PostprocessOptions(temporal_fusion=True, drivable_gating=True))
+    try:
+        for _ in range(2):  # the second frame runs the optical flow
+            result = torch_pipeline(image, temporal=temporal)
+    finally:
+        torch_pipeline.set_postprocess(PostprocessOptions())
+    assert result.anomaly.shape == result.semantic.shape == shape[:2]
+    assert np.isfinite(result.anomaly).all()
 
 
 def test_only_requested_outputs_are_returned(torch_pipeline) -> None:

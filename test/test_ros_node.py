@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import Log
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -34,7 +36,7 @@ from std_msgs.msg import Header
 
 from synboost_ros.classes import NUM_CLASSES, colorize
 from synboost_ros.pipeline import AnomalyPipeline
-from synboost_ros.ros.node import AnomalyNode
+from synboost_ros.ros.node import LOG_THROTTLE_S, AnomalyNode, fallback_log_dir
 from synboost_ros.ros.outputs import TOPIC_MAPS, required_maps
 from synboost_ros.visualize import overlay
 
@@ -479,6 +481,32 @@ def test_bad_raw_frames_are_counted_and_good_frames_keep_flowing(ros, case):
     send_good_frame(ros, f"good_after_{case}")
 
 
+def test_a_bad_frame_of_a_new_reason_is_always_logged(ros):
+    lines: list[str] = []
+    subscription = ros.tester.create_subscription(
+        Log, "/rosout", ros.collector.callback("rosout"), 100
+    )
+    try:
+        time.sleep(0.5)  # let /rosout match before the frames go out
+        start = time.monotonic()
+        for encoding in ("sbthrottle", "sbthrottle", "yuv422_yuy2"):
+            msg = Image(height=2, width=2, encoding=encoding, step=6, data=bytes(12))
+            msg.header = header(f"throttled_{encoding}")
+            send_bad_frame(ros, ros.raw_node, ros.raw_pub, msg)
+        sent_in_s = time.monotonic() - start
+
+        def logged() -> bool:
+            lines[:] = [m.msg for m in ros.collector.messages["rosout"] if "bad frame" in m.msg]
+            return any("'yuv422_yuy2'" in line for line in lines)
+
+        # within the 2 s throttle of the first reason: logged anyway (was: never logged)
+        assert ros.collector.wait_for(logged, WAIT_S), lines
+        repeats = sum("'sbthrottle'" in line for line in lines)
+        assert repeats == 1 if sent_in_s < LOG_THROTTLE_S else repeats >= 1
+    finally:
+        ros.tester.destroy_subscription(subscription)
+
+
 def test_corrupt_jpeg_is_counted_and_the_compressed_node_keeps_going(ros):
     good = encode(".jpg", IMAGE)
     corrupt = compressed_msg(good[:200] + bytes(400) + good[-2:], "jpeg", header("corrupt"))
@@ -594,7 +622,14 @@ def test_parameter_service_refuses_bad_values_with_reasons(ros):
     (result,) = set_parameters(ros, preset="light")
     assert not result.successful and "read-only" in result.reason
     (result,) = set_parameters(ros, latency_budget_ms=0.0)
-    assert not result.successful and "latency_budget_ms must be > 0" in result.reason
+    assert not result.successful and "latency_budget_ms out of range" in result.reason
+    (result,) = set_parameters(ros, diagnostics_period=1e-9)  # was accepted: 1 kHz diagnostics
+    assert not result.successful and "diagnostics_period out of range" in result.reason
+    (result,) = set_parameters(ros, diagnostics_period=0)
+    assert not result.successful and result.reason == "diagnostics_period must be >= 0.1; got 0.0"
+    (result,) = set_parameters(ros, overlay_alpha="half")
+    assert not result.successful
+    assert result.reason == "parameter overlay_alpha expects a float, got string 'half'"
     assert ros.raw_node.parameters.anomaly_threshold == 0.5
 
 
@@ -651,8 +686,55 @@ def test_missing_weights_exit_non_zero_naming_the_file(tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert str(missing) in output
-    assert "random_weights:=true" in output
+    assert "-p weights:=PATH or -p random_weights:=true" in output
+    assert "--random-weights" not in output and "--weights" not in output  # no CLI flags
     assert "Traceback" not in output
+
+
+def test_a_log_dir_is_chosen_only_when_rcl_would_find_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for found in ({"HOME": "/home/u"}, {"ROS_HOME": "/r"}, {"ROS_LOG_DIR": "/l", "HOME": ""}):
+        assert fallback_log_dir(found) is None
+    chosen = fallback_log_dir({"HOME": "", "PATH": "/bin"})
+    assert chosen == tmp_path / f"synboost_ros-{os.getuid()}" / "ros_log" and chosen.is_dir()
+
+
+def test_the_node_starts_without_home(tmp_path):
+    """HOME unset (common under systemd): rclpy.init used to fail with "Failed to get logging
+    directory"; the node now logs to a per-user temporary folder and says so in one line."""
+    env = {
+        k: v for k, v in subprocess_env().items() if k not in ("HOME", "ROS_HOME", "ROS_LOG_DIR")
+    }
+    env["TMPDIR"] = str(tmp_path)
+    model = [arg for k, v in SMALL_MODEL.items() for arg in ("-p", f"{k}:={v}")]
+    process = subprocess.Popen(
+        node_command(*model, "-r", f"__node:=sbnohome{os.getpid()}"),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + PROCESS_START_S
+        while time.monotonic() < deadline and not any("ready:" in line for line in lines):
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    output = "".join(lines) + rest
+    assert process.returncode == 0 and "ready:" in output, output
+    log_dir = tmp_path / f"synboost_ros-{os.getuid()}" / "ros_log"
+    notes = [line for line in output.splitlines() if "ROS_LOG_DIR" in line]
+    assert len(notes) == 1 and f"ROS logs go to {log_dir}" in notes[0]
+    assert "Traceback" not in output and log_dir.is_dir()
 
 
 def test_console_command_with_params_file_and_remaps(ros):

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from ros_test_env import isolate_ros_domain
 
+from synboost_ros.options import bound_text
 from synboost_ros.ros.parameters import (
     PARAMETER_NAMES,
     NodeParameters,
@@ -21,6 +22,7 @@ from synboost_ros.ros.parameters import (
 )
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "anomaly.yaml"
+README = Path(__file__).resolve().parent.parent / "README.md"
 FIXED = {
     "preset", "weights", "random_weights", "backend", "device", "precision", "input",
     "input_qos", "segmentation_height", "segmentation_width", "synthesis_height",
@@ -80,8 +82,10 @@ def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
         ({"anomaly_threshold": 1.5}, ["anomaly_threshold must be <= 1"]),
         ({"anomaly_threshold": math.nan}, ["anomaly_threshold must be finite"]),
         ({"overlay_alpha": -0.1}, ["overlay_alpha must be >= 0"]),
-        ({"diagnostics_period": 0.0}, ["diagnostics_period must be > 0"]),
-        ({"latency_budget_ms": -5.0}, ["latency_budget_ms must be > 0"]),
+        ({"diagnostics_period": 1e-9}, ["diagnostics_period must be >= 0.1", "1e-09"]),
+        ({"diagnostics_period": 7200.0}, ["diagnostics_period must be <= 3600"]),
+        ({"latency_budget_ms": -5.0}, ["latency_budget_ms must be >= 1"]),
+        ({"min_rate_hz": 5000.0}, ["min_rate_hz must be <= 1000"]),
         ({"min_rate_hz": -1.0}, ["min_rate_hz must be >= 0"]),
         ({"weights": "/w", "random_weights": True}, ["either weights or random_weights"]),
         ({"object_threshold_low": 0.7}, ["object_threshold_low (0.7) must be <="]),
@@ -89,7 +93,7 @@ def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
         ({"drivable_classes": "road,lawn"}, ["drivable_classes: unknown class names ['lawn']"]),
         ({"alarm_share": 2.0}, ["alarm_share must be <= 1"]),
         ({"temporal_weight": 0.99}, ["temporal_weight must be <= 0.95"]),
-        ({"gating_falloff": 0.0}, ["gating_falloff must be > 0"]),
+        ({"gating_falloff": 0.0}, ["gating_falloff must be >= 0.001"]),
         ({"camera_names": ("front",)}, ["camera_names needs image_topics"]),
         (
             {"image_topics": ("/a/image_raw", "/b/image_raw"), "camera_names": ("a",)},
@@ -245,8 +249,10 @@ def test_run_time_changes_are_validated_and_applied(rclpy_context):
         assert not result.successful and "anomaly_threshold" in result.reason
         result = set_one("ensemble_weights", [0.0, 0.0, 0.0, 0.0])  # refused by our check
         assert not result.successful and "not all 0" in result.reason
-        result = set_one("diagnostics_period", 0.0)
-        assert not result.successful and "diagnostics_period must be > 0" in result.reason
+        result = set_one("diagnostics_period", 1e-9)  # refused by the descriptor range
+        assert not result.successful and "diagnostics_period out of range" in result.reason
+        result = set_one("diagnostics_period", 0)  # an integer: refused by our check
+        assert not result.successful and "diagnostics_period must be >= 0.1" in result.reason
         result = set_one("preset", "light")
         assert not result.successful and "read-only" in result.reason
         assert applied == []
@@ -259,3 +265,94 @@ def test_run_time_changes_are_validated_and_applied(rclpy_context):
         assert node.get_parameter("anomaly_threshold").value == 0.8
     finally:
         node.destroy_node()
+
+
+def test_every_number_has_a_range_that_ros_tools_show(rclpy_context):
+    node = make_node(rclpy_context, {})
+    try:
+        declare_node_parameters(node)
+        described = {d.name: d for d in node.describe_parameters(list(PARAMETER_NAMES))}
+        for name in PARAMETER_NAMES:
+            default = getattr(NodeParameters(), name)
+            if isinstance(default, bool) or not isinstance(default, (int, float)):
+                continue
+            spec = parameter_spec(name)
+            assert spec.low is not None and spec.high is not None, name
+            ranges = described[name].floating_point_range or described[name].integer_range
+            assert [(r.from_value, r.to_value) for r in ranges] == [(spec.low, spec.high)], name
+        period = described["diagnostics_period"].floating_point_range[0]
+        assert period.from_value == 0.1
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"diagnostics_period": 1e-9}, "diagnostics_period must be within [0.1, 3600]"),
+        ({"object_min_area": 0}, "object_min_area must be within [1, 16777216]"),
+        (
+            {"segmentation_height": 100},
+            "segmentation_height must be within [0, 4096] in steps of 32",
+        ),
+        (
+            {"diagnostics_period": "fast"},
+            "parameter diagnostics_period expects a float, got string 'fast'",
+        ),
+        ({"object_min_area": 30.5}, "parameter object_min_area expects an integer, got float 30.5"),
+        ({"draw_objects": 1}, "parameter draw_objects expects a bool, got integer 1"),
+        ({"drivable_classes": 3}, "parameter drivable_classes expects a string, got integer 3"),
+        ({"ensemble_weights": ["a"]}, "parameter ensemble_weights expects an array of 4 floats"),
+        (
+            {"image_topics": [1, 2]},
+            "parameter image_topics expects a string array, got array [1, 2]",
+        ),
+    ],
+)
+def test_start_up_values_of_the_wrong_type_or_range_name_the_parameter(
+    rclpy_context, overrides, message
+):
+    node = make_node(rclpy_context, overrides)
+    try:
+        with pytest.raises(ParameterError) as caught:
+            declare_node_parameters(node)
+        assert message in str(caught.value)
+        assert "expected '" not in str(caught.value)
+    finally:
+        node.destroy_node()
+
+
+def test_integers_are_taken_for_floats(rclpy_context):
+    from rclpy.parameter import Parameter
+
+    node = make_node(rclpy_context, {"diagnostics_period": 2, "ensemble_weights": [1, 0, 0, 0]})
+    try:
+        applied: list[NodeParameters] = []
+        params = declare_node_parameters(node)
+        assert params.diagnostics_period == 2.0 and isinstance(params.diagnostics_period, float)
+        assert params.ensemble_weights == (1.0, 0.0, 0.0, 0.0)
+        watch_node_parameters(node, params, applied.append)
+        (result,) = node.set_parameters([Parameter("anomaly_threshold", value=1)])
+        assert result.successful, result.reason  # was: "Wrong parameter type, expected '3' got '2'"
+        assert applied[-1].anomaly_threshold == 1.0
+        (result,) = node.set_parameters([Parameter("overlay_alpha", value="half")])
+        assert not result.successful
+        assert result.reason == "parameter overlay_alpha expects a float, got string 'half'"
+    finally:
+        node.destroy_node()
+
+
+def test_the_readme_table_gives_every_parameter_with_its_range_and_flag():
+    rows = {}
+    for line in README.read_text().splitlines():
+        cells = [c.strip() for c in line.split(" | ")]
+        if line.startswith("| `") and len(cells) == 5 and cells[0].strip("|` ") in PARAMETER_NAMES:
+            rows[cells[0].strip("|` ")] = cells
+    assert list(rows) == list(PARAMETER_NAMES)
+    for name, (_, _, values, fixed, _) in rows.items():
+        spec = parameter_spec(name)
+        assert (fixed == "yes") == spec.read_only, name
+        if spec.choices:
+            assert values == " \\| ".join(spec.choices), name
+        elif spec.low is not None:
+            assert values.startswith(f"[{bound_text(spec.low)}, {bound_text(spec.high)}]"), name

@@ -381,14 +381,56 @@ def test_missing_sidecar_rebuilds(onnx_file, tmp_path):
     assert len(api.builds) == 1
 
 
-def test_corrupt_engine_is_deleted_and_rebuilt_once(onnx_file, tmp_path, caplog):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda path: path.write_bytes(b"garbage"), id="corrupt"),
+        # each of these still deserializes: only the recorded sha256 tells them apart
+        pytest.param(lambda path: path.write_bytes(path.read_bytes()[:-3]), id="truncated"),
+        pytest.param(lambda path: path.write_bytes(MAGIC + b"another-graph"), id="foreign"),
+    ],
+)
+def test_a_damaged_engine_is_rebuilt_with_one_log_line(onnx_file, tmp_path, caplog, damage):
     cached = _load(FakeTensorRT(), onnx_file, tmp_path)
-    cached.path.write_bytes(b"truncated")
+    damage(cached.path)
     api = FakeTensorRT()
     with caplog.at_level(logging.WARNING):
         again = _load(api, onnx_file, tmp_path)
-    assert len(api.builds) == 1 and "unusable" in caplog.text
-    assert again.path.read_bytes() == MAGIC + b"graph-bytes"
+    assert len(api.builds) == 1
+    (line,) = [r.getMessage() for r in caplog.records if "cached engine" in r.getMessage()]
+    assert "(corrupt, truncated or replaced); rebuilding" in line and "\n" not in line
+    assert again.engine == again.path.read_bytes() == MAGIC + b"graph-bytes"
+
+
+@pytest.mark.parametrize("linked", ["engine", "sidecar"])
+def test_a_symlink_in_the_engine_cache_is_not_followed(onnx_file, tmp_path, caplog, linked):
+    cache = tmp_path / "cache"
+    cached = _load(FakeTensorRT(), onnx_file, cache)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = cached.path if linked == "engine" else cached.path.with_suffix(".json")
+    (elsewhere / path.name).write_bytes(path.read_bytes())  # the same, valid bytes
+    path.unlink()
+    path.symlink_to(elsewhere / path.name)
+    api = FakeTensorRT()
+    with caplog.at_level(logging.WARNING):
+        again = _load(api, onnx_file, cache)
+    assert len(api.builds) == 1 and "symbolic link (not followed)" in caplog.text
+    assert not again.path.is_symlink() and not again.path.with_suffix(".json").is_symlink()
+    assert (elsewhere / path.name).is_file()  # only the link went
+
+
+def test_an_engine_of_an_older_sidecar_format_is_rebuilt(onnx_file, tmp_path, caplog):
+    cached = _load(FakeTensorRT(), onnx_file, tmp_path)
+    sidecar_path = cached.path.with_suffix(".json")
+    sidecar = json.loads(sidecar_path.read_text())
+    del sidecar["sha256"]
+    sidecar["format"] = 2
+    sidecar_path.write_text(json.dumps(sidecar))
+    api = FakeTensorRT()
+    with caplog.at_level(logging.WARNING):
+        _load(api, onnx_file, tmp_path)
+    assert len(api.builds) == 1 and "does not match" in caplog.text
 
 
 def test_engine_that_never_loads_raises_instead_of_looping(onnx_file, tmp_path):

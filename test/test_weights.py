@@ -6,6 +6,8 @@ import json
 import warnings
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +17,7 @@ from synboost_ros.model_loading import load_or_random_model, random_model
 from synboost_ros.weights import (
     MANIFEST_NAME,
     ModelLoadError,
+    WeightsNotFoundError,
     combine_weights,
     load_model,
     save_weights,
@@ -74,8 +77,13 @@ def test_tampered_file_is_detected_and_named(saved) -> None:
     data = bytearray(target.read_bytes())
     data[-1] ^= 0xFF
     target.write_bytes(bytes(data))
-    with pytest.raises(ModelLoadError, match=r"synthesis\.safetensors is corrupt or was modified"):
+    with pytest.raises(
+        ModelLoadError, match=r"synthesis\.safetensors is corrupt or was modified"
+    ) as e:
         load_model(folder)
+    # what to do in this project; there is nothing to download (was: "restore or re-download")
+    assert "git checkout models/" in str(e.value) and "synboost train" in str(e.value)
+    assert "download" not in str(e.value)
 
 
 def test_truncated_file_is_detected(saved) -> None:
@@ -89,10 +97,23 @@ def test_truncated_file_is_detected(saved) -> None:
 def test_missing_part_file_and_missing_manifest_are_named(saved, tmp_path: Path) -> None:
     folder, _ = saved
     (folder / "perceptual.safetensors").unlink()
-    with pytest.raises(ModelLoadError, match=r"perceptual\.safetensors.*missing"):
+    with pytest.raises(ModelLoadError, match=r"perceptual\.safetensors.*missing.*git checkout"):
         load_model(folder)
-    with pytest.raises(ModelLoadError, match="not found"):
+    with pytest.raises(WeightsNotFoundError, match="not found") as caught:
         load_model(tmp_path / "nowhere")
+    assert "--" not in str(caught.value)  # callers add their own flags or parameters
+
+
+def test_the_cli_hint_is_added_by_the_cli_only(tmp_path: Path, capsys) -> None:
+    from synboost_ros.cli.main import main
+
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    out = ["--out", str(tmp_path / "out")]
+    assert main(["infer", str(image), *out, "--weights", str(tmp_path / "nowhere")]) == 2
+    error = capsys.readouterr().err
+    assert "not found" in error and error.rstrip().endswith("(--weights PATH or --random-weights)")
+    assert "-p " not in error
 
 
 def test_invalid_manifest_is_refused(saved) -> None:

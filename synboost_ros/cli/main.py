@@ -26,12 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    from synboost_ros.weights import ModelLoadError  # after parsing: --help loads no torch
+    # after parsing: --help loads no torch
+    from synboost_ros.weights import ModelLoadError, WeightsNotFoundError
 
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, ModelLoadError) as error:
-        print(f"synboost {args.command}: error: {error}", file=sys.stderr)
+        hint = ""
+        if isinstance(error, WeightsNotFoundError) and hasattr(args, "random_weights"):
+            hint = " (--weights PATH or --random-weights)"
+        print(f"synboost {args.command}: error: {error}{hint}", file=sys.stderr)
         return 2
 
 

@@ -21,24 +21,28 @@ it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` =
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 
+from synboost_ros.files import fallback_dir
 from synboost_ros.pipeline import AnomalyPipeline, InvalidImageError
 from synboost_ros.postprocess.temporal import TemporalFusion
 from synboost_ros.ros.cameras import CameraSpec
@@ -53,6 +57,7 @@ from synboost_ros.ros.latency_stats import (
     node_health,
     total_key_values,
 )
+from synboost_ros.ros.log_throttle import ReasonThrottle
 from synboost_ros.ros.outputs import OutputPublishers, RenderSettings, required_maps
 from synboost_ros.ros.parameters import (
     NodeParameters,
@@ -62,12 +67,12 @@ from synboost_ros.ros.parameters import (
 )
 from synboost_ros.ros.scene_outputs import SceneOutputs
 from synboost_ros.self_test import SelfTestResult, run_self_test
-from synboost_ros.weights import ModelLoadError
+from synboost_ros.weights import ModelLoadError, WeightsNotFoundError
 
 DEFAULT_NODE_NAME = "anomaly_node"
-LOG_THROTTLE_S = 2.0
+LOG_THROTTLE_S = 2.0  # per camera and reason of a bad frame (log_throttle.py)
 SPIN_TIMEOUT_S = 0.1  # how often main() looks at the stop event
-ROS_WEIGHTS_HINT = "for the ROS node: -p weights:=PATH or -p random_weights:=true"
+ROS_WEIGHTS_HINT = "set -p weights:=PATH or -p random_weights:=true"
 # Errors that make a frame bad without being a bug in this package.
 FRAME_ERRORS = (ImageDecodeError, InvalidImageError)
 # input parameter -> message type, topic suffix after the (remappable) base topic, decoder.
@@ -125,6 +130,7 @@ class AnomalyNode(Node):
         self._worker: FrameWorker[CameraStream, Any] = FrameWorker(
             self._process, self._on_frame_error
         )
+        self._bad_frame_log = ReasonThrottle(LOG_THROTTLE_S)  # used by the worker thread only
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 1)
         try:
             self._params = self._declare_parameters()
@@ -190,8 +196,10 @@ class AnomalyNode(Node):
     def _create_pipeline(self, factory: Callable[..., Any]) -> Any:
         try:
             return factory(**self._params.pipeline_arguments())
-        except ModelLoadError as error:
+        except WeightsNotFoundError as error:
             message = f"{error} ({ROS_WEIGHTS_HINT})"
+        except ModelLoadError as error:
+            message = str(error)
         except (ValueError, ImportError, RuntimeError, OSError) as error:
             message = f"cannot create the pipeline: {error}"
         self._load_error = message
@@ -289,11 +297,13 @@ class AnomalyNode(Node):
     ) -> None:
         text = str(error) if isinstance(error, FRAME_ERRORS) else f"{type(error).__name__}: {error}"
         camera.stats.frame_failed(text)
+        left_out = self._bad_frame_log.admit(camera.name, text, time.monotonic())
+        if left_out is None:
+            return
         source = f"camera '{camera.name}', " if camera.name else ""
-        self.get_logger().error(
-            f"bad frame ({source}frame_id '{msg.header.frame_id}'): {text}",
-            throttle_duration_sec=LOG_THROTTLE_S,
-        )
+        more = f" ({left_out} more like it since the last such line)" if left_out else ""
+        frame = f"frame_id '{msg.header.frame_id}'"
+        self.get_logger().error(f"bad frame ({source}{frame}): {text}{more}")
 
     def _apply_parameters(self, params: NodeParameters) -> None:
         old, self._params = self._params, params
@@ -389,9 +399,25 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+def fallback_log_dir(environ: Mapping[str, str]) -> Path | None:
+    """A ROS log folder when rcl would find none (it needs ROS_LOG_DIR, ROS_HOME or HOME; HOME
+    is often unset under systemd): ``files.fallback_dir("ros_log")``; None when one is set."""
+    if any(environ.get(name) for name in ("ROS_LOG_DIR", "ROS_HOME", "HOME")):
+        return None
+    return fallback_dir("ros_log")
+
+
 def main(args: list[str] | None = None) -> int:
     """Console script ``anomaly_node``: spin until SIGINT / SIGTERM; 1 when it cannot start."""
+    log_dir = fallback_log_dir(os.environ)
+    if log_dir is not None:
+        os.environ["ROS_LOG_DIR"] = str(log_dir)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    if log_dir is not None:
+        get_logger(DEFAULT_NODE_NAME).warning(
+            f"HOME, ROS_HOME and ROS_LOG_DIR are unset: ROS logs go to {log_dir} "
+            "(set ROS_LOG_DIR to choose)"
+        )
     stop = stop_on_signals()
     try:
         node = AnomalyNode()

@@ -17,7 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from synboost_ros.options import ModelOptions, OptionSpec, option, option_spec
+from synboost_ros.options import (
+    MAX_SIDE,
+    ModelOptions,
+    OptionSpec,
+    bound_text,
+    option,
+    option_spec,
+)
 from synboost_ros.postprocess.drivable import parse_class_names
 from synboost_ros.postprocess.gating import GatingSettings
 from synboost_ros.postprocess.objects import ObjectSettings
@@ -28,6 +35,9 @@ from synboost_ros.ros.cameras import CameraSpec, camera_specs
 
 INPUT_CHOICES = ("raw", "compressed")
 INPUT_QOS_CHOICES = ("sensor_data", "reliable")
+# Faster diagnostics took the worker's CPU time: 1e-9 s sent /diagnostics at 1 kHz and cut the
+# output rate by two thirds.
+MIN_DIAGNOSTICS_PERIOD_S = 0.1
 
 
 class ParameterError(ValueError):
@@ -70,11 +80,18 @@ class NodeParameters(ModelOptions):
         0.5, "~/anomaly_mask is 255 where the anomaly score >= this", low=0.0, high=1.0
     )
     overlay_alpha: float = option(0.5, "weight of the heat map in ~/overlay", low=0.0, high=1.0)
-    diagnostics_period: float = option(1.0, "seconds between /diagnostics messages (> 0)")
-    latency_budget_ms: float = option(
-        200.0, "WARN when the e2e latency p95 (publish time - stamp) exceeds this (> 0)"
+    diagnostics_period: float = option(
+        1.0, "seconds between /diagnostics messages", low=MIN_DIAGNOSTICS_PERIOD_S, high=3600.0
     )
-    min_rate_hz: float = option(1.0, "WARN when the output rate is below this; 0 = off", low=0.0)
+    latency_budget_ms: float = option(
+        200.0,
+        "WARN when the e2e latency p95 (publish time - stamp) exceeds this",
+        low=1.0,
+        high=3_600_000.0,  # an hour: large budgets turn the warning off
+    )
+    min_rate_hz: float = option(
+        1.0, "WARN when the output rate is below this; 0 = off", low=0.0, high=1000.0
+    )
     self_test: bool = option(
         True,
         "run one generated frame through the pipeline before subscribing; refuse to start "
@@ -93,7 +110,9 @@ class NodeParameters(ModelOptions):
         low=0.0,
         high=1.0,
     )
-    object_min_area: int = option(30, "anomaly objects cover at least this many pixels", low=1)
+    object_min_area: int = option(
+        30, "anomaly objects cover at least this many pixels", low=1, high=MAX_SIDE * MAX_SIDE
+    )
     drivable_classes: str = option(
         "road",
         "comma-separated classes of the drivable area (objects standing on it, the summary, "
@@ -124,16 +143,13 @@ class NodeParameters(ModelOptions):
         low=0.0, high=1.0,
     )  # fmt: skip
     gating_falloff: float = option(
-        0.1, "gating: the weight falls by 1/e per this distance beyond the margin (> 0)",
-        low=0.0, high=1.0,
+        0.1, "gating: the weight falls by 1/e per this distance beyond the margin",
+        low=0.001, high=1.0,
     )  # fmt: skip
 
     def problems(self) -> list[str]:
         """Every problem, each naming the parameter and the rule; [] when valid."""
         problems = super().problems()
-        for name in ("diagnostics_period", "latency_budget_ms", "gating_falloff"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name} must be > 0; got {getattr(self, name)}")
         if self.object_threshold_low > self.object_threshold_high:
             problems.append(
                 f"object_threshold_low ({self.object_threshold_low}) must be <= "
@@ -177,6 +193,7 @@ class NodeParameters(ModelOptions):
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(NodeParameters))
 STRING_ARRAYS = ("image_topics", "camera_names")
+SCALAR_TYPES = {"a bool": bool, "an integer": int, "a float": float, "a string": str}
 
 
 def parameter_spec(name: str) -> OptionSpec:
@@ -192,59 +209,114 @@ def validate_parameters(params: NodeParameters) -> None:
 
 
 def _to_ros(name: str, value: Any) -> Any:
-    """Dataclass value -> declared value; an unset or empty array is declared by its type alone."""
-    from rclpy.parameter import Parameter
-
+    """Dataclass value -> declared value; an unset or empty array is declared unset (None)."""
     if name in STRING_ARRAYS:
-        return list(value) if value else Parameter.Type.STRING_ARRAY
+        return list(value) if value else None
     if parameter_spec(name).count:
-        return Parameter.Type.DOUBLE_ARRAY if value is None else [float(v) for v in value]
+        return None if value is None else [float(v) for v in value]
     return value
 
 
-def _from_ros(name: str, value: Any) -> Any:
-    """Parameter value -> dataclass value (string arrays become tuples of str, unset = (); other
-    arrays tuples of float)."""
+def _expected_type(name: str) -> str:
+    """The type a parameter takes, in words ("a float", "a string array", ...)."""
     if name in STRING_ARRAYS:
-        return tuple(str(v) for v in value or ())
-    if value is None or isinstance(value, (bool, int, float, str)):
+        return "a string array"
+    count = parameter_spec(name).count
+    if count:
+        return f"an array of {count} floats"
+    default = NodeParameters.__dataclass_fields__[name].default
+    return next(words for words, kind in SCALAR_TYPES.items() if type(default) is kind)
+
+
+def _described(value: Any) -> str:
+    """A parameter value with its ROS type, e.g. "integer 1" or "string 'fast'"."""
+    if value is None:
+        return "no value"
+    kinds = {kind: words.split()[1] for words, kind in SCALAR_TYPES.items()}
+    if type(value) in kinds:
+        return f"{kinds[type(value)]} {value!r}"
+    return f"array {list(value)!r}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _from_ros(name: str, value: Any) -> Any:
+    """Parameter value -> dataclass value: string arrays become tuples of str (unset = ()), other
+    arrays tuples of float, an integer given for a float a float. ``ParameterError`` naming the
+    parameter and the type it expects for a value of another type."""
+    expected = _expected_type(name)
+    if name in STRING_ARRAYS:
+        if value is None or (_is_array(value) and all(isinstance(v, str) for v in value)):
+            return tuple(value or ())
+    elif parameter_spec(name).count:
+        if value is None or (_is_array(value) and all(_is_number(v) for v in value)):
+            return None if value is None else tuple(float(v) for v in value)
+    elif expected == "a float":
+        if _is_number(value):
+            return float(value)
+    elif type(value) is SCALAR_TYPES[expected]:
         return value
-    return tuple(float(v) for v in value)
+    raise ParameterError(f"parameter {name} expects {expected}, got {_described(value)}")
+
+
+def _is_array(value: Any) -> bool:
+    return not isinstance(value, (str, bytes)) and hasattr(value, "__iter__")
 
 
 def _descriptor(name: str) -> Any:
+    """The parameter's descriptor: description, choices, range, read-only flag. Types are
+    dynamic so that ``_from_ros`` checks them: it takes an integer for a float and names the
+    parameter and the type it expects (rclpy's own check says "expected '3' got '2'")."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
     spec = parameter_spec(name)
     descriptor = ParameterDescriptor(
-        name=name, description=spec.description, read_only=spec.read_only
+        name=name, description=spec.description, read_only=spec.read_only, dynamic_typing=True
     )
     if spec.choices:
         descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
-    default = NodeParameters.__dataclass_fields__[name].default
-    if spec.low is not None and spec.high is not None:
-        if isinstance(default, int) and not isinstance(default, bool):
-            descriptor.integer_range = [
-                IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=spec.step)
-            ]
-        else:
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=spec.low, to_value=spec.high, step=0.0)
-            ]
-    elif spec.low is not None:
-        descriptor.additional_constraints = f">= {spec.low:g}"
+    if spec.low is None or spec.high is None:
+        return descriptor
+    if _expected_type(name) == "an integer":
+        descriptor.integer_range = [
+            IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=spec.step)
+        ]
+    else:
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high), step=0.0)
+        ]
     return descriptor
+
+
+def _range_text(name: str) -> str:
+    spec = parameter_spec(name)
+    steps = f" in steps of {spec.step}" if spec.step else ""
+    return f"{name} must be within [{bound_text(spec.low)}, {bound_text(spec.high)}]{steps}"
 
 
 def declare_node_parameters(node: Any, defaults: NodeParameters | None = None) -> NodeParameters:
     """Declare every parameter on ``node``; return the validated values (overrides applied).
 
-    Raises ``ParameterError`` when a start-up value is invalid.
+    Raises ``ParameterError`` listing every problem when a start-up value is invalid.
     """
+    from rclpy.exceptions import InvalidParameterValueException
+
     defaults = defaults or NodeParameters()
+    values, problems = {}, []
     for name in PARAMETER_NAMES:
-        node.declare_parameter(name, _to_ros(name, getattr(defaults, name)), _descriptor(name))
-    values = {name: _from_ros(name, node.get_parameter_or(name).value) for name in PARAMETER_NAMES}
+        try:
+            node.declare_parameter(name, _to_ros(name, getattr(defaults, name)), _descriptor(name))
+        except InvalidParameterValueException:  # the only check at declaration: the range
+            problems.append(_range_text(name))
+            continue
+        try:
+            values[name] = _from_ros(name, node.get_parameter_or(name).value)
+        except ParameterError as error:
+            problems.append(str(error))
+    if problems:
+        raise ParameterError("invalid parameters: " + "; ".join(problems))
     params = NodeParameters(**values)
     validate_parameters(params)
     return params
@@ -255,8 +327,8 @@ def watch_node_parameters(
 ) -> None:
     """Validate run-time changes; refuse bad ones with a reason, pass good ones to ``on_change``.
 
-    rclpy checks types, ranges and read-only flags before this callback runs, and commits the
-    change right after it succeeds, so ``on_change`` sees exactly the values that apply.
+    rclpy checks read-only flags and the declared ranges before this callback runs, and commits
+    the change right after it succeeds, so ``on_change`` sees exactly the values that apply.
     """
     from rcl_interfaces.msg import SetParametersResult
 
@@ -264,11 +336,17 @@ def watch_node_parameters(
 
     def on_set(changes: Sequence[Any]) -> Any:
         nonlocal current
-        ours = {p.name: _from_ros(p.name, p.value) for p in changes if p.name in PARAMETER_NAMES}
-        if not ours:
+        ours, problems = {}, []
+        for change in changes:
+            if change.name in PARAMETER_NAMES:
+                try:
+                    ours[change.name] = _from_ros(change.name, change.value)
+                except ParameterError as error:
+                    problems.append(str(error))
+        if not ours and not problems:
             return SetParametersResult(successful=True)
         candidate = current.replace(**ours)
-        problems = candidate.problems()
+        problems += candidate.problems()
         if problems:
             return SetParametersResult(successful=False, reason="; ".join(problems))
         current = candidate

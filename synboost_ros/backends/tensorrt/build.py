@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synboost_ros.files import atomic_write_bytes
+from synboost_ros.files import atomic_write_bytes, read_trusted
 
 if TYPE_CHECKING:
     from synboost_ros.backends.tensorrt.api import TensorRTModule
@@ -109,7 +109,7 @@ def _attach_timing_cache(config: Any, path: str | os.PathLike | None) -> None:
         return
     data = b""
     try:
-        data = Path(path).read_bytes()
+        data = read_trusted(path)  # a symbolic link is refused, not followed
     except FileNotFoundError:
         pass
     except OSError as error:

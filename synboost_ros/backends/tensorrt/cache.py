@@ -4,9 +4,11 @@ An engine only runs on the TensorRT version and GPU it was built for, so the cac
 keyed by the stage graph's fingerprint (``export.model_fingerprint``: configuration, weights
 identity, exporter versions) + stage + TensorRT version + GPU name + compute capability +
 precision + input shapes, and a JSON sidecar next to it records the key and the engine's I/O
-tensors. A file whose sidecar does not match what is expected now (Autoware-style shape check)
-or that TensorRT cannot deserialize is rebuilt. Files are written atomically
-(``files.atomic_write``); an unwritable cache folder falls back to a per-user temporary folder.
+tensors and the engine file's sha256. A file whose sidecar does not match what is expected now
+(Autoware-style shape check), whose bytes do not match the recorded sha256 (corrupt, truncated,
+replaced), that is a symbolic link (never followed) or that TensorRT cannot deserialize is
+rebuilt, with one log line. Files are written atomically (``files.atomic_write``); an unwritable
+cache folder falls back to ``files.fallback_dir``.
 
 TensorRT itself is reached only through a ``TensorRTApi`` (real: ``api.TensorRTModule``), so
 this logic runs without TensorRT too.
@@ -19,7 +21,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,11 +37,18 @@ from synboost_ros.backends.tensorrt.build import (
     EngineBuildError,
     check_precision,
 )
-from synboost_ros.files import atomic_write_bytes, atomic_write_text
+from synboost_ros.files import (
+    UntrustedFileError,
+    atomic_write_bytes,
+    atomic_write_text,
+    fallback_dir,
+    read_trusted,
+    writable_error,
+)
 
 logger = logging.getLogger(__name__)
 
-SIDECAR_FORMAT = 2
+SIDECAR_FORMAT = 3  # 3: the engine's sha256
 
 
 @dataclass(frozen=True)
@@ -189,32 +197,32 @@ def load_or_build_engine(
         raise EngineBuildError(
             f"engine built from {onnx_path} has I/O {actual}, stage {stage!r} expects {expected_io}"
         )
-    saved = _save_engine(engine_path, data, _sidecar(key, expected_io, used))
+    sidecar = _sidecar(key, expected_io, used, hashlib.sha256(data).hexdigest())
+    saved = _save_engine(engine_path, data, sidecar)
     return CachedEngine(engine, engine_path if saved else None, used, actual)
 
 
 def _load_cached(
     engine_path: Path, key: EngineKey, expected_io: tuple[TensorInfo, ...], api: TensorRTApi
 ) -> CachedEngine | None:
-    if not engine_path.is_file():
+    sidecar_path = _sidecar_path(engine_path)
+    if not any(os.path.lexists(p) for p in (engine_path, sidecar_path)):
         return None
-    sidecar = _read_sidecar(engine_path)
-    wanted = _sidecar(key, expected_io, precision="")
-    if sidecar is None or any(sidecar.get(k) != wanted[k] for k in ("format", "key", "io")):
-        logger.warning(
-            "cached engine %s does not match this graph/GPU/shapes; rebuilding", engine_path
-        )
+    problem, data, sidecar = _verified_bytes(engine_path, key, expected_io)
+    if problem is not None:
+        logger.warning("cached engine %s %s; rebuilding", engine_path, problem)
+        _remove(engine_path, sidecar_path)
         return None
     try:
-        engine = api.deserialize(engine_path.read_bytes())
-    except (EngineLoadError, OSError) as error:
+        engine = api.deserialize(data)
+    except EngineLoadError as error:
         logger.warning(
             "cached engine %s is unusable (%s); deleting and rebuilding", engine_path, error
         )
-        _remove(engine_path, _sidecar_path(engine_path))
+        _remove(engine_path, sidecar_path)
         return None
     actual = api.io_tensors(engine)
-    if _io_json(actual) != wanted["io"]:
+    if _io_json(actual) != _io_json(expected_io):
         logger.warning(
             "cached engine %s has I/O %s, expected %s; rebuilding", engine_path, actual, expected_io
         )
@@ -222,15 +230,46 @@ def _load_cached(
     return CachedEngine(engine, engine_path, str(sidecar.get("precision", "")), actual)
 
 
+def _verified_bytes(
+    engine_path: Path, key: EngineKey, expected_io: tuple[TensorInfo, ...]
+) -> tuple[str | None, bytes, dict]:
+    """(why the cached engine cannot be used or None, its bytes, its sidecar)."""
+    try:
+        sidecar = json.loads(read_trusted(_sidecar_path(engine_path)))
+    except UntrustedFileError as error:
+        return f"has a sidecar that {error}", b"", {}
+    except (OSError, ValueError):
+        sidecar = None
+    wanted = _sidecar(key, expected_io, precision="", sha256="")
+    if not isinstance(sidecar, dict) or any(
+        sidecar.get(k) != wanted[k] for k in ("format", "key", "io")
+    ):
+        return "does not match this graph/GPU/shapes", b"", {}
+    try:
+        data = read_trusted(engine_path)
+    except UntrustedFileError as error:
+        return str(error), b"", {}
+    except OSError as error:
+        return f"cannot be read ({error})", b"", {}
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sidecar.get("sha256"):
+        recorded = str(sidecar.get("sha256"))[:12]
+        return (
+            f"has sha256 {actual[:12]}..., not the recorded {recorded}... "
+            "(corrupt, truncated or replaced)",
+            b"",
+            {},
+        )
+    return None, data, sidecar
+
+
 def usable_cache_dir(preferred: str | os.PathLike) -> Path:
-    """``preferred`` if a file can be written there; else a private temporary folder (warned)."""
+    """``preferred`` if a file can be written there; else ``files.fallback_dir`` (warned)."""
     preferred = Path(preferred)
-    error = _writable_error(preferred)
+    error = writable_error(preferred)
     if error is None:
         return preferred
-    fallback = Path(tempfile.gettempdir()) / f"synboost_ros-{_user_id()}" / "tensorrt"
-    if _writable_error(fallback) is not None or not _owned_by_me(fallback.parent):
-        fallback = Path(tempfile.mkdtemp(prefix="synboost_ros-tensorrt-"))
+    fallback = fallback_dir("tensorrt")
     logger.warning(
         "TensorRT engine cache %s is not writable (%s); using %s (engines there may not "
         "survive a reboot: set cache_dir / SYNBOOST_CACHE_DIR to a writable folder)",
@@ -239,25 +278,6 @@ def usable_cache_dir(preferred: str | os.PathLike) -> Path:
         fallback,
     )
     return fallback
-
-
-def _writable_error(folder: Path) -> OSError | None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
-        return error
-    return None
-
-
-def _user_id() -> str:
-    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
-
-
-def _owned_by_me(folder: Path) -> bool:
-    return not hasattr(os, "getuid") or folder.stat().st_uid == os.getuid()
 
 
 def _save_engine(engine_path: Path, data: bytes, sidecar: dict) -> bool:
@@ -274,12 +294,13 @@ def _save_engine(engine_path: Path, data: bytes, sidecar: dict) -> bool:
     return True
 
 
-def _sidecar(key: EngineKey, io: Sequence[TensorInfo], precision: str) -> dict:
+def _sidecar(key: EngineKey, io: Sequence[TensorInfo], precision: str, sha256: str) -> dict:
     return {
         "format": SIDECAR_FORMAT,
         "key": _json(asdict(key)),
         "io": _io_json(io),
         "precision": precision,
+        "sha256": sha256,
     }
 
 
@@ -293,14 +314,6 @@ def _json(value: Any) -> Any:
 
 def _sidecar_path(engine_path: Path) -> Path:
     return engine_path.with_suffix(".json")
-
-
-def _read_sidecar(engine_path: Path) -> dict | None:
-    try:
-        data = json.loads(_sidecar_path(engine_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _remove(*paths: Path) -> None:
