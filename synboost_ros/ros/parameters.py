@@ -220,7 +220,7 @@ def _descriptor(name: str) -> Any:
         name=name, description=spec.description, read_only=spec.read_only
     )
     if spec.choices:
-        descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+        descriptor.additional_constraints = "one of: " + spec.allowed()
     default = NodeParameters.__dataclass_fields__[name].default
     if spec.low is not None and spec.high is not None:
         if isinstance(default, int) and not isinstance(default, bool):
