@@ -42,7 +42,12 @@ from synboost_ros.postprocess.temporal import TemporalFusion
 from synboost_ros.ros.cameras import CameraSpec
 from synboost_ros.ros.frame_outputs import stage_times
 from synboost_ros.ros.frame_worker import FrameWorker
-from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed, decode_image
+from synboost_ros.ros.image_conversion import (
+    ImageDecodeError,
+    decode_compressed,
+    decode_image,
+    encoding_warning,
+)
 from synboost_ros.ros.latency_stats import (
     Health,
     HealthLimits,
@@ -97,6 +102,7 @@ class CameraStream:
     scene: SceneOutputs
     stats: PipelineStats = field(default_factory=PipelineStats)
     temporal: TemporalFusion = field(default_factory=TemporalFusion)
+    warned_encodings: set[str] = field(default_factory=set)  # encoding warnings already logged
 
     @property
     def name(self) -> str:
@@ -254,6 +260,8 @@ class AnomalyNode(Node):
         start = time.perf_counter()
         rgb = self._decode(msg)
         decoded = time.perf_counter()
+        if isinstance(msg, Image):
+            self._warn_about_encoding(camera, msg.encoding)
         outputs, scene_outputs = camera.outputs, camera.scene
         topics = outputs.subscribed_topics()
         scene = scene_outputs.plan(topics)
@@ -276,6 +284,13 @@ class AnomalyNode(Node):
         )
         outputs.publish_timing(msg.header, {**times, "e2e": e2e_ms})
         camera.stats.frame_published(times, e2e_ms)
+
+    def _warn_about_encoding(self, camera: CameraStream, encoding: str) -> None:
+        """Log the conversion's warning about ``encoding`` (8UC3 read as bgr8) once per camera."""
+        warning = encoding_warning(encoding)
+        if warning is not None and encoding not in camera.warned_encodings:
+            camera.warned_encodings.add(encoding)
+            self.get_logger().warn(f"{camera.topic}: {warning}")
 
     def _on_frame_error(
         self, camera: CameraStream, msg: Image | CompressedImage, error: Exception
