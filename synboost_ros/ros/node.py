@@ -19,6 +19,7 @@ it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` =
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -61,6 +62,7 @@ from synboost_ros.ros.parameters import (
     NodeParameters,
     ParameterError,
     declare_node_parameters,
+    parameters_help,
     watch_node_parameters,
 )
 from synboost_ros.ros.scene_outputs import SceneOutputs
@@ -397,8 +399,29 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+def command_line_parser() -> argparse.ArgumentParser:
+    """``anomaly_node -h``: the usage and every parameter with its default (from the schema)."""
+    return argparse.ArgumentParser(
+        prog="anomaly_node",
+        usage="anomaly_node [-h] [--ros-args [-p NAME:=VALUE] [--params-file FILE] "
+        "[-r image:=TOPIC] ...]",
+        description="SynBoost anomaly detection on camera images (sensor_msgs/Image on 'image',\n"
+        "or CompressedImage with -p input:=compressed); the maps go out on ~/<output>, the\n"
+        "health on /diagnostics. Parameters are set after --ros-args.",
+        epilog="parameters (-p NAME:=VALUE):\n" + parameters_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def main(args: list[str] | None = None) -> int:
-    """Console script ``anomaly_node``: spin until SIGINT / SIGTERM; 1 when it cannot start."""
+    """Console script ``anomaly_node``: spin until SIGINT / SIGTERM; 1 when it cannot start.
+
+    ``-h`` / ``--help`` before ``--ros-args`` prints the usage and exits 0 without starting
+    ROS; other arguments there are left to rclpy, as before.
+    """
+    argv = sys.argv if args is None else args
+    ours = argv[1 : argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
+    command_line_parser().parse_known_args(ours)  # exits on -h / --help
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = stop_on_signals()
     try:

@@ -13,6 +13,7 @@ topics exist) are fixed when the node starts; the others may change while it run
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -189,6 +190,37 @@ def validate_parameters(params: NodeParameters) -> None:
     problems = params.problems()
     if problems:
         raise ParameterError("invalid parameters: " + "; ".join(problems))
+
+
+def parameters_help(width: int = 100) -> str:
+    """Every parameter with its default, allowed values and description, as
+    ``anomaly_node --help`` prints them."""
+    blocks = []
+    for item in dataclasses.fields(NodeParameters):
+        spec: OptionSpec = item.metadata["spec"]
+        facts = [f"default: {_shown(item.default)}"]
+        if spec.choices:
+            facts.append("one of: " + spec.allowed())
+        elif spec.low is not None and spec.high is not None:
+            facts.append(f"{spec.low:g} to {spec.high:g}")
+        elif spec.low is not None:
+            facts.append(f">= {spec.low:g}")
+        if spec.read_only:
+            facts.append("read-only")
+        text = textwrap.fill(spec.description, width, initial_indent=" " * 6)
+        blocks.append(f"  {item.name} ({'; '.join(facts)})\n" + text.replace("\n", "\n" + " " * 6))
+    return "\n".join(blocks)
+
+
+def _shown(value: Any) -> str:
+    """A default as it is written after ``-p NAME:=`` (``''``, ``true``, ``[]``, unset)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return repr(value) if value == "" else str(value)
 
 
 def _to_ros(name: str, value: Any) -> Any:
