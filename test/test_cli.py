@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from synboost_ros import model_loading
 from synboost_ros.cli.main import main
 from synboost_ros.config import MODEL_PARTS, get_preset
 from synboost_ros.weights import MANIFEST_NAME, Manifest
 
+ROOT = Path(__file__).resolve().parent.parent
 MAPS = ("semantic", "entropy", "distance", "perceptual", "dissimilarity", "anomaly", "overlay")
 
 
@@ -121,3 +127,45 @@ def test_ablation_takes_the_preset_of_its_weights(
     assert "not loaded in this test" in capsys.readouterr().err
     expected_weights = None if weights is None else weights.format(light=light)
     assert asked == [(preset, expected_weights, random_weights)]
+
+
+def run_synboost(*args: str) -> subprocess.CompletedProcess:
+    """``synboost ARGS`` as its own process, as a user runs it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "synboost_ros.cli.main", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+MISSING = [
+    pytest.param(
+        ["--device", "cuda"],
+        "device 'cuda' requested but torch sees no CUDA device",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without GPU"),
+        id="cuda",
+    ),
+    pytest.param(
+        ["--backend", "tensorrt"],
+        "backend tensorrt: TensorRT is not installed",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed"
+        ),
+        id="tensorrt",
+    ),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), MISSING)
+def test_a_missing_device_or_backend_is_one_line_and_exit_code_2(tmp_path, flags, message):
+    cv2.imwrite(str(tmp_path / "frame.png"), np.zeros((64, 96, 3), dtype=np.uint8))
+    args = ["infer", str(tmp_path / "frame.png"), "--out", str(tmp_path / "out"), *flags]
+
+    plain = run_synboost(*args)
+    debug = run_synboost("--debug", *args)
+
+    assert plain.returncode == 2
+    lines = plain.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("synboost infer: error: "), plain.stderr
+    assert message in lines[0] and "Traceback" not in plain.stderr
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "BackendUnavailableError" in debug.stderr and message in debug.stderr

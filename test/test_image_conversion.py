@@ -11,11 +11,13 @@ import pytest
 
 from synboost_ros.ros.image_conversion import (
     CV_BRIDGE_ENCODINGS,
+    SUPPORTED_ENCODINGS,
     ImageDecodeError,
     decode_array,
     decode_compressed,
     decode_image,
     decode_image_ours,
+    encoding_warning,
     fill_image_msg,
 )
 
@@ -101,6 +103,90 @@ def test_bayer_patterns_recover_the_scene_colour(pattern, height, width):
     assert out.shape == (height, width, 3)
     interior = out[2:-2, 2:-2].reshape(-1, 3)
     np.testing.assert_array_equal(interior, np.tile(colour, (interior.shape[0], 1)))
+
+
+# BT.601 studio-range (Y, U, V) of pure colours, and the RGB each must come out as.
+YUV_COLOURS = {
+    "red": ((81, 90, 240), (255, 0, 0)),
+    "green": ((145, 54, 34), (0, 255, 0)),
+    "blue": ((41, 240, 110), (0, 0, 255)),
+    "white": ((235, 128, 128), (255, 255, 255)),
+}
+UYVY_ENCODINGS = ("uyvy", "yuv422")
+YUYV_ENCODINGS = ("yuyv", "yuv422_yuy2")
+
+
+def pack_yuv422(y: np.ndarray, u: np.ndarray, v: np.ndarray, order: str) -> np.ndarray:
+    """HxWx2 bytes of packed 4:2:2 from full-width Y and half-width U, V: per pixel pair
+    U Y0 V Y1 (``order`` 'uyvy') or Y0 U Y1 V ('yuyv')."""
+    chroma = np.empty_like(y)
+    chroma[:, 0::2], chroma[:, 1::2] = u, v
+    pair = (chroma, y) if order == "uyvy" else (y, chroma)
+    return np.stack(pair, axis=2)
+
+
+def bt601_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Studio-range BT.601 YUV -> RGB, computed here, independent of OpenCV."""
+    y = 1.164 * (y.astype(np.float64) - 16)
+    u = np.repeat(u.astype(np.float64) - 128, 2, axis=1)
+    v = np.repeat(v.astype(np.float64) - 128, 2, axis=1)
+    rgb = np.stack([y + 1.596 * v, y - 0.813 * v - 0.391 * u, y + 2.018 * u], axis=2)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("encoding", UYVY_ENCODINGS + YUYV_ENCODINGS)
+def test_yuv422_stripes_of_pure_colours_come_out_as_those_colours(encoding):
+    order = "uyvy" if encoding in UYVY_ENCODINGS else "yuyv"
+    stripes = list(YUV_COLOURS.values())
+    y = np.concatenate([np.full((6, 8), c[0][0], np.uint8) for c in stripes], axis=1)
+    u = np.concatenate([np.full((6, 4), c[0][1], np.uint8) for c in stripes], axis=1)
+    v = np.concatenate([np.full((6, 4), c[0][2], np.uint8) for c in stripes], axis=1)
+
+    out = decode_image(raw_msg(pack_yuv422(y, u, v, order), encoding, pad=3), bridge=None)
+
+    assert out.shape == (6, 32, 3) and out.dtype == np.uint8
+    for index, (_, rgb) in enumerate(stripes):
+        stripe = out[:, 8 * index : 8 * index + 8].reshape(-1, 3).astype(int)
+        assert np.abs(stripe - rgb).max() <= 2, (encoding, rgb, stripe[0])
+
+
+@pytest.mark.parametrize("encoding", UYVY_ENCODINGS + YUYV_ENCODINGS)
+def test_yuv422_matches_opencv_and_the_bt601_formula(encoding):
+    order = "uyvy" if encoding in UYVY_ENCODINGS else "yuyv"
+    y = RNG.integers(16, 236, (75, 134), dtype=np.uint8)
+    u, v = RNG.integers(16, 241, (2, 75, 67), dtype=np.uint8)
+    packed = pack_yuv422(y, u, v, order)
+    code = cv2.COLOR_YUV2RGB_UYVY if order == "uyvy" else cv2.COLOR_YUV2RGB_YUY2
+
+    out = decode_image(raw_msg(packed, encoding, pad=6), bridge=None)
+
+    np.testing.assert_array_equal(out, cv2.cvtColor(packed, code))
+    assert np.abs(out.astype(int) - bt601_rgb(y, u, v)).max() <= 3
+
+
+@pytest.mark.parametrize("encoding", UYVY_ENCODINGS + YUYV_ENCODINGS)
+def test_yuv422_refuses_an_odd_width_and_a_short_step(encoding):
+    odd = plain(4, 5, encoding, 10, 40)
+    with pytest.raises(
+        ImageDecodeError, match=f"{encoding} packs 2 pixels .* multiple of 2; got 5"
+    ):
+        decode_image(odd, bridge=None)
+    with pytest.raises(ImageDecodeError, match="step 7 < width \\* bytes per pixel = 4 \\* 2"):
+        decode_image(plain(4, 4, encoding, 7, 28), bridge=None)
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1", "16SC1", "32SC1", "64FC1"])
+def test_depth_images_are_refused_as_not_camera_images(encoding):
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_image(plain(4, 4, encoding, 16, 64), bridge=None)
+    text = str(caught.value)
+    assert f"encoding {encoding!r} is a depth" in text
+    assert "this node wants colour or mono camera images" in text and "yuyv" in text
+
+
+def test_only_8uc3_carries_a_warning():
+    assert "taking it as bgr8" in encoding_warning("8UC3")
+    assert [e for e in SUPPORTED_ENCODINGS if encoding_warning(e) is not None] == ["8UC3"]
 
 
 def plain(height: int, width: int, encoding: str, step: int, size: int):

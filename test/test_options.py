@@ -97,7 +97,7 @@ def test_every_model_option_becomes_a_flag():
 
 def test_flags_take_the_choices_of_the_schema(capsys):
     parser = model_parser()
-    for flag, value in (("--precision", "int8"), ("--device", "gpu"), ("--preset", "huge")):
+    for flag, value in (("--precision", "int8"), ("--preset", "huge")):
         with pytest.raises(SystemExit):
             parser.parse_args([flag, value])
         assert "invalid choice" in capsys.readouterr().err

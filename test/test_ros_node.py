@@ -30,6 +30,7 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_test_env import ros_environment, spin_in_background
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -74,6 +75,9 @@ SMALL_MODEL = {
     "min_rate_hz": 0.0,
     "latency_budget_ms": 1e6,
 }
+ROSOUT_QOS = QoSProfile(
+    depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 RNG = np.random.default_rng(11)
 IMAGE = RNG.integers(0, 256, (120, 160, 3), dtype=np.uint8)
 ODD = RNG.integers(0, 256, (75, 133, 3), dtype=np.uint8)
@@ -332,6 +336,8 @@ BAYER = np.zeros((75, 133), dtype=np.uint8)
 BAYER[0::2, 0::2], BAYER[1::2, 1::2] = BAYER_COLOUR[0], BAYER_COLOUR[2]  # rggb
 BAYER[0::2, 1::2] = BAYER[1::2, 0::2] = BAYER_COLOUR[1]
 
+YUV422 = RNG.integers(16, 236, (76, 134, 2), dtype=np.uint8)  # packed 4:2:2, even width
+
 RAW_CASES = {
     # name: (pixels, encoding, pad, big-endian, expected RGB or None)
     "rgb8": (IMAGE, "rgb8", 0, False, IMAGE),
@@ -346,6 +352,8 @@ RAW_CASES = {
         gray_rgb(((MONO16.astype(np.int64) * 510 + 65535) // 131070).astype(np.uint8)),
     ),
     "bayer_rggb8": (BAYER, "bayer_rggb8", 0, False, None),
+    "yuv422_padded": (YUV422, "yuv422", 4, False, cv2.cvtColor(YUV422, cv2.COLOR_YUV2RGB_UYVY)),
+    "yuyv": (YUV422, "yuyv", 0, False, cv2.cvtColor(YUV422, cv2.COLOR_YUV2RGB_YUY2)),
 }
 
 
@@ -363,6 +371,31 @@ def test_raw_encodings_reach_every_output(ros, case):
         np.testing.assert_array_equal(interior, np.tile(BAYER_COLOUR, (len(interior), 1)))
     else:
         np.testing.assert_array_equal(arrays["overlay"], expected)
+
+
+def test_8uc3_is_read_as_bgr8_with_one_warning_on_rosout(ros):
+    ros.tester.create_subscription(Log, "/rosout", ros.collector.callback("rosout"), ROSOUT_QOS)
+    bgr = cv2.cvtColor(ODD, cv2.COLOR_RGB2BGR)
+    for frame_id in ("cam_8uc3", "cam_8uc3_again"):  # two frames decoded, one warning
+        sent = header(frame_id)
+        assert publish_until(
+            ros.raw_pub,
+            image_msg(bgr, "8UC3", sent),
+            lambda f=frame_id: all_outputs(ros, "sb", ALL_TOPICS, f),
+            ros,
+        ), f"no complete set of outputs for {frame_id}"
+        np.testing.assert_array_equal(check_outputs(ros, frame_id, sent, (75, 133))["overlay"], ODD)
+
+    def warnings_8uc3() -> list[Log]:
+        return [m for m in ros.collector.messages["rosout"] if "8UC3" in m.msg]
+
+    assert ros.collector.wait_for(lambda: warnings_8uc3(), WAIT_S)
+    time.sleep(0.5)  # a second warning, had there been one, would have come by now
+    (warning,) = warnings_8uc3()
+    assert warning.level == Log.WARN and warning.name == f"{NAMESPACE[1:]}.sb"
+    assert warning.msg == f"{NAMESPACE}/image: encoding 8UC3 does not say which channel order " + (
+        "it has; taking it as bgr8"
+    )
 
 
 def test_only_maps_for_subscribed_topics_are_requested(ros):

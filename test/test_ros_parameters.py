@@ -353,6 +353,37 @@ def test_the_readme_table_gives_every_parameter_with_its_range_and_flag():
         spec = parameter_spec(name)
         assert (fixed == "yes") == spec.read_only, name
         if spec.choices:
-            assert values == " \\| ".join(spec.choices), name
+            assert values == spec.allowed().replace(", ", " \\| "), name
         elif spec.low is not None:
             assert values.startswith(f"[{bound_text(spec.low)}, {bound_text(spec.high)}]"), name
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["anomaly_node", "--help"], ["anomaly_node", "-h", "--ros-args", "-p", "device:=cpu"]],
+)
+def test_help_lists_every_parameter_with_its_default_without_starting_ros(
+    argv, monkeypatch, capsys
+):
+    from synboost_ros.ros import node
+
+    def refuse(**_: object) -> None:
+        raise AssertionError("rclpy.init was called")
+
+    monkeypatch.setattr(node.rclpy, "init", refuse)
+    with pytest.raises(SystemExit) as exited:
+        node.main(argv)
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: anomaly_node [-h] [--ros-args")
+    listed = re.findall(r"^  (\w+) \(default: ", out, re.MULTILINE)
+    assert listed == list(PARAMETER_NAMES)
+    for line in (
+        "  device (default: auto; one of: auto, cpu, cuda, cuda:N; read-only)",
+        "  image_topics (default: []; read-only)",
+        "  ensemble_weights (default: unset)",
+        "  anomaly_threshold (default: 0.5; 0 to 1)",
+        "  draw_objects (default: true)",
+        "  object_min_area (default: 30; 1 to 16777216)",
+    ):
+        assert line + "\n" in out, line

@@ -20,6 +20,7 @@ import torch
 
 from synboost_ros import files
 from synboost_ros.backends import factory
+from synboost_ros.backends.base import BackendUnavailableError
 from synboost_ros.backends.tensorrt.api import (
     EngineLoadError,
     TensorInfo,
@@ -84,10 +85,14 @@ def _load(api, onnx_file, cache_dir, expected_io=IO, graph=GRAPH, stage="segment
 # --- availability and fallback -------------------------------------------------------------
 
 
-def test_explicit_tensorrt_without_tensorrt_is_a_clear_import_error(monkeypatch, edge_random_model):
+def test_explicit_tensorrt_without_tensorrt_is_a_clear_error(monkeypatch, edge_random_model):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # makes `import tensorrt` fail
-    with pytest.raises(ImportError, match=r"TensorRT is not installed: pip install tensorrt"):
-        factory.create_backend(edge_random_model, "tensorrt", "cuda", "fp16")
+    with pytest.raises(
+        BackendUnavailableError,
+        match=r"backend tensorrt: TensorRT is not installed: pip install tensorrt",
+    ) as caught:
+        factory.create_backend(edge_random_model, "tensorrt", "auto", "fp16")
+    assert isinstance(caught.value.__cause__, ImportError)
 
 
 def test_auto_on_cpu_runs_onnxruntime_fp32_and_says_so(caplog, edge_random_model):
@@ -124,7 +129,7 @@ def test_backend_rejects_old_tensorrt_and_non_cuda_devices(monkeypatch, edge_ran
     with pytest.raises(ImportError, match=r"TensorRT >= 10 needed, found 8\.6\.1"):
         TensorRTBackend(edge_random_model, "cuda")
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("10.3.0"))
-    with pytest.raises(ValueError, match="runs on device 'cuda' only, got 'cpu'"):
+    with pytest.raises(ValueError, match="runs on device 'cuda' or 'cuda:N' only, got 'cpu'"):
         TensorRTBackend(edge_random_model, "cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="torch sees no CUDA device"):

@@ -7,6 +7,10 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 
+class BackendUnavailableError(RuntimeError):
+    """A backend or device that this machine lacks (TensorRT not installed, no such GPU)."""
+
+
 class Backend(ABC):
     """Runs the three pipeline stages (see ``synboost_ros.stages``) on numpy arrays."""
 

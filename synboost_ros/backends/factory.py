@@ -7,26 +7,47 @@ import logging
 
 import torch
 
-from synboost_ros.backends.base import Backend
+from synboost_ros.backends.base import Backend, BackendUnavailableError
 from synboost_ros.model import SynBoostModel
-from synboost_ros.options import BACKEND_CHOICES, DEVICE_CHOICES, resolve_precision
+from synboost_ros.options import (
+    BACKEND_CHOICES,
+    ModelOptions,
+    cuda_index,
+    device_kind,
+    option_spec,
+    resolve_precision,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def resolve_device(device: str) -> str:
-    """Map ``auto`` to cuda when torch sees a GPU, else cpu; validate the name."""
-    if device not in DEVICE_CHOICES:
-        raise ValueError(f"device must be one of {DEVICE_CHOICES}, got {device!r}")
+    """Map ``auto`` to cuda when torch sees a GPU, else cpu. ValueError for a malformed name;
+    ``BackendUnavailableError`` for ``cuda`` / ``cuda:N`` when torch sees no such GPU."""
+    spec = option_spec(ModelOptions, "device")
+    if not spec.accepts(device):
+        raise ValueError(f"device must be one of {spec.allowed()}, got {device!r}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device_kind(device) == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise BackendUnavailableError(
+                f"device {device!r} requested but torch sees no CUDA device; use device cpu"
+            )
+        index = cuda_index(device)
+        if index is not None and index >= count:
+            raise BackendUnavailableError(
+                f"device {device!r} requested but torch sees {count} CUDA device(s): "
+                f"cuda:0 to cuda:{count - 1}"
+            )
     return device
 
 
 def available_backends(device: str) -> list[str]:
     """Backends usable here for ``device``, fastest first."""
     found = []
-    if device == "cuda" and importlib.util.find_spec("tensorrt") is not None:
+    if device_kind(device) == "cuda" and importlib.util.find_spec("tensorrt") is not None:
         found.append("tensorrt")
     if importlib.util.find_spec("onnxruntime") is not None:
         found.append("onnxruntime")
@@ -40,6 +61,7 @@ def create_backend(
     """Build the requested backend; ``auto`` takes the first available and says which ran.
 
     ``precision`` follows ``synboost_ros.options.resolve_precision`` on the resolved device.
+    A backend or device that this machine lacks raises ``BackendUnavailableError``.
     """
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
@@ -51,11 +73,13 @@ def create_backend(
         try:
             return _build(name, model, device, running, explicit=precision != "auto")
         except (ImportError, RuntimeError, ValueError) as error:
+            if backend != "auto" and isinstance(error, ImportError):
+                raise BackendUnavailableError(f"backend {name}: {error}") from error
             if backend != "auto":
                 raise
             errors.append(f"{name}: {error}")
             logger.warning("backend %s unavailable (%s); trying the next one", name, error)
-    raise RuntimeError("no backend could be created: " + "; ".join(errors))
+    raise BackendUnavailableError("no backend could be created: " + "; ".join(errors))
 
 
 def _build(name: str, model: SynBoostModel, device: str, precision: str, explicit: bool) -> Backend:

@@ -1,12 +1,15 @@
-"""ONNX Runtime backend: one session per stage graph (CPU, or CUDA when the provider exists)."""
+"""ONNX Runtime backend: one session per stage graph (CPU, or a CUDA device when the provider
+exists)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from synboost_ros.backends.base import Backend
+from synboost_ros.options import cuda_index, device_kind
 
 
 class OnnxRuntimeBackend(Backend):
@@ -20,15 +23,15 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
 
         available = ort.get_available_providers()
-        if device == "cuda":
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if device_kind(device) == "cuda":
             if "CUDAExecutionProvider" not in available:
                 raise ValueError(
-                    "device 'cuda' requested but this onnxruntime build has no CUDA provider "
-                    f"(providers: {available}); install onnxruntime-gpu or use device cpu"
+                    f"device {device!r} requested but this onnxruntime build has no CUDA "
+                    f"provider (providers: {available}); install onnxruntime-gpu or use device cpu"
                 )
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        else:
-            providers = ["CPUExecutionProvider"]
+            gpu = {"device_id": cuda_index(device) or 0}
+            providers.insert(0, ("CUDAExecutionProvider", gpu))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_threads

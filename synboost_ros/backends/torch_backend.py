@@ -1,4 +1,4 @@
-"""PyTorch eager backend (CPU or CUDA, fp32 or fp16 autocast)."""
+"""PyTorch eager backend (CPU or a CUDA device, fp32 or fp16 autocast)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 
 from synboost_ros.backends.base import Backend
 from synboost_ros.model import SynBoostModel
+from synboost_ros.options import device_kind
 from synboost_ros.stages import build_stages, stage_specs
 
 
@@ -18,9 +19,9 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, model: SynBoostModel, device: str = "cpu", precision: str = "fp32") -> None:
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but torch sees no CUDA device")
-        if precision == "fp16" and device != "cuda":
+        if device_kind(device) == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but torch sees no CUDA device")
+        if precision == "fp16" and device_kind(device) != "cuda":
             raise ValueError("precision fp16 needs device 'cuda' for the torch backend")
         self.device = device
         self.precision = precision

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from synboost_ros.config import Size
@@ -78,7 +78,29 @@ def add_model_arguments(
             if preset_from_weights and item.name == "preset":
                 default = None
                 help_text = f"{spec.description} (default: the weights', else {item.default})"
-            target.add_argument(flag, default=default, choices=spec.choices or None, help=help_text)
+            if spec.indexed:  # cuda:N cannot be listed as argparse choices
+                target.add_argument(
+                    flag,
+                    default=default,
+                    type=_one_of(spec),
+                    metavar="{" + spec.allowed().replace(", ", ",") + "}",
+                    help=help_text,
+                )
+            else:
+                target.add_argument(
+                    flag, default=default, choices=spec.choices or None, help=help_text
+                )
+
+
+def _one_of(spec: OptionSpec) -> Callable[[str], str]:
+    """An argparse type accepting what ``spec`` accepts, e.g. ``cuda:1``."""
+
+    def check(text: str) -> str:
+        if not spec.accepts(text):
+            raise argparse.ArgumentTypeError(f"must be one of {spec.allowed()}, got {text!r}")
+        return text
+
+    return check
 
 
 def model_options(args: argparse.Namespace) -> ModelOptions:

@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synboost", description="SynBoost pixel-wise anomaly detection for driving images."
     )
+    parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         module.register(subparsers)
@@ -24,14 +25,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    Bad input and a backend or device this machine lacks end in one line on stderr and exit
+    code 2; ``--debug`` shows the traceback instead.
+    """
     args = build_parser().parse_args(argv)
-    # after parsing: --help loads no torch
+    # After parsing: --help loads no torch.
+    from synboost_ros.backends.base import BackendUnavailableError
     from synboost_ros.weights import ModelLoadError, WeightsNotFoundError
 
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, ModelLoadError) as error:
+    except (ValueError, FileNotFoundError, ModelLoadError, BackendUnavailableError) as error:
+        if args.debug:
+            raise
         hint = ""
         if isinstance(error, WeightsNotFoundError) and hasattr(args, "random_weights"):
             hint = " (--weights PATH or --random-weights)"

@@ -10,7 +10,11 @@ as ``fill_image_msg`` writes them) back into fresh arrays of their type. Every d
 Conversions follow cv_bridge's ``imgmsg_to_cv2(msg, "rgb8")``: ``mono16`` is scaled to 8 bit
 by 255/65535 with rounding (so 0 -> 0, 65535 -> 255, 32768 -> 128), and the Bayer encodings
 are demosaiced with OpenCV's bilinear method. ``8UC1`` is read as ``mono8`` and ``8UC3`` as
-``bgr8`` (cv_bridge refuses both; they are what OpenCV-based drivers publish).
+``bgr8`` (cv_bridge refuses both; they are what OpenCV-based drivers publish); as image_proc
+does, the guess about ``8UC3`` deserves one warning, whose text ``encoding_warning`` gives.
+Packed YUV 4:2:2 (USB cameras), 2 bytes per pixel and an even width, is converted by OpenCV:
+``uyvy`` and its older name ``yuv422`` as UYVY, ``yuyv`` and ``yuv422_yuy2`` as YUYV. Depth
+images (``16UC1``, ``32FC1``, ...) are refused: this node wants colour or mono images.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class _Layout:
     channels: int
     bytes_per_channel: int
     to_rgb: Callable[[np.ndarray], np.ndarray]
+    pixels_per_group: int = 1  # YUV 4:2:2: two pixels share their U and V bytes
 
     @property
     def bytes_per_pixel(self) -> int:
@@ -74,11 +79,30 @@ _LAYOUTS: dict[str, _Layout] = {
     "bayer_bggr8": _Layout(1, 1, _color(cv2.COLOR_BayerRG2RGB)),
     "bayer_gbrg8": _Layout(1, 1, _color(cv2.COLOR_BayerGR2RGB)),
     "bayer_grbg8": _Layout(1, 1, _color(cv2.COLOR_BayerGB2RGB)),
+    # sensor_msgs names: uyvy / yuyv; yuv422 / yuv422_yuy2 are their older (deprecated) names.
+    "uyvy": _Layout(2, 1, _color(cv2.COLOR_YUV2RGB_UYVY), pixels_per_group=2),
+    "yuv422": _Layout(2, 1, _color(cv2.COLOR_YUV2RGB_UYVY), pixels_per_group=2),
+    "yuyv": _Layout(2, 1, _color(cv2.COLOR_YUV2RGB_YUY2), pixels_per_group=2),
+    "yuv422_yuy2": _Layout(2, 1, _color(cv2.COLOR_YUV2RGB_YUY2), pixels_per_group=2),
 }
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_LAYOUTS)
+# Single-channel measurements (REP 118 depth: 16UC1 in mm, 32FC1 in m), not camera images.
+DEPTH_ENCODINGS = frozenset({"16UC1", "16SC1", "32SC1", "32FC1", "64FC1"})
+# Encodings read on a guess, with the one warning the node logs about them.
+_ENCODING_WARNINGS = {
+    "8UC3": "encoding 8UC3 does not say which channel order it has; taking it as bgr8",
+}
 
-# Encodings cv_bridge converts to rgb8 the way we do (it refuses 8UC1 / 8UC3).
-CV_BRIDGE_ENCODINGS = frozenset(SUPPORTED_ENCODINGS) - {"8UC1", "8UC3"}
+# Encodings cv_bridge converts to rgb8 the way we do (it refuses 8UC1 / 8UC3; releases differ
+# in which YUV names they know).
+CV_BRIDGE_ENCODINGS = frozenset(SUPPORTED_ENCODINGS) - {
+    "8UC1",
+    "8UC3",
+    "uyvy",
+    "yuv422",
+    "yuyv",
+    "yuv422_yuy2",
+}
 
 # Encodings of the images this package publishes: numpy dtype and channel count.
 OUTPUT_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -101,12 +125,26 @@ def _bytes_of(data: Any) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
+def encoding_warning(encoding: str) -> str | None:
+    """What to warn about once for images of ``encoding`` (e.g. 8UC3 read as bgr8), or None."""
+    return _ENCODING_WARNINGS.get(encoding)
+
+
 def _layout_of(msg: Any) -> _Layout:
     """Check encoding, size, step and data length; return the pixel layout."""
     layout = _LAYOUTS.get(msg.encoding)
-    if layout is None:
+    supported = f"supported: {', '.join(SUPPORTED_ENCODINGS)}"
+    if msg.encoding in DEPTH_ENCODINGS:
         raise ImageDecodeError(
-            f"unknown encoding {msg.encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"
+            f"encoding {msg.encoding!r} is a depth (or other single-channel measurement) image; "
+            f"this node wants colour or mono camera images ({supported})"
+        )
+    if layout is None:
+        raise ImageDecodeError(f"unknown encoding {msg.encoding!r}; {supported}")
+    if int(msg.width) % layout.pixels_per_group:
+        raise ImageDecodeError(
+            f"{msg.encoding} packs {layout.pixels_per_group} pixels together, so the width must "
+            f"be a multiple of {layout.pixels_per_group}; got {msg.width}"
         )
     _check_size(msg, layout.bytes_per_pixel)
     return layout

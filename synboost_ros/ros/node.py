@@ -21,6 +21,7 @@ it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` =
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -48,7 +49,12 @@ from synboost_ros.postprocess.temporal import TemporalFusion
 from synboost_ros.ros.cameras import CameraSpec
 from synboost_ros.ros.frame_outputs import stage_times
 from synboost_ros.ros.frame_worker import FrameWorker
-from synboost_ros.ros.image_conversion import ImageDecodeError, decode_compressed, decode_image
+from synboost_ros.ros.image_conversion import (
+    ImageDecodeError,
+    decode_compressed,
+    decode_image,
+    encoding_warning,
+)
 from synboost_ros.ros.latency_stats import (
     Health,
     HealthLimits,
@@ -63,6 +69,7 @@ from synboost_ros.ros.parameters import (
     NodeParameters,
     ParameterError,
     declare_node_parameters,
+    parameters_help,
     watch_node_parameters,
 )
 from synboost_ros.ros.scene_outputs import SceneOutputs
@@ -104,6 +111,7 @@ class CameraStream:
     scene: SceneOutputs
     stats: PipelineStats = field(default_factory=PipelineStats)
     temporal: TemporalFusion = field(default_factory=TemporalFusion)
+    warned_encodings: set[str] = field(default_factory=set)  # encoding warnings already logged
 
     @property
     def name(self) -> str:
@@ -264,6 +272,8 @@ class AnomalyNode(Node):
         start = time.perf_counter()
         rgb = self._decode(msg)
         decoded = time.perf_counter()
+        if isinstance(msg, Image):
+            self._warn_about_encoding(camera, msg.encoding)
         outputs, scene_outputs = camera.outputs, camera.scene
         topics = outputs.subscribed_topics()
         scene = scene_outputs.plan(topics)
@@ -291,6 +301,13 @@ class AnomalyNode(Node):
         )
         outputs.publish_timing(msg.header, {**times, "e2e": e2e_ms})
         camera.stats.frame_published(times, e2e_ms)
+
+    def _warn_about_encoding(self, camera: CameraStream, encoding: str) -> None:
+        """Log the conversion's warning about ``encoding`` (8UC3 read as bgr8) once per camera."""
+        warning = encoding_warning(encoding)
+        if warning is not None and encoding not in camera.warned_encodings:
+            camera.warned_encodings.add(encoding)
+            self.get_logger().warn(f"{camera.topic}: {warning}")
 
     def _on_frame_error(
         self, camera: CameraStream, msg: Image | CompressedImage, error: Exception
@@ -407,8 +424,29 @@ def fallback_log_dir(environ: Mapping[str, str]) -> Path | None:
     return fallback_dir("ros_log")
 
 
+def command_line_parser() -> argparse.ArgumentParser:
+    """``anomaly_node -h``: the usage and every parameter with its default (from the schema)."""
+    return argparse.ArgumentParser(
+        prog="anomaly_node",
+        usage="anomaly_node [-h] [--ros-args [-p NAME:=VALUE] [--params-file FILE] "
+        "[-r image:=TOPIC] ...]",
+        description="SynBoost anomaly detection on camera images (sensor_msgs/Image on 'image',\n"
+        "or CompressedImage with -p input:=compressed); the maps go out on ~/<output>, the\n"
+        "health on /diagnostics. Parameters are set after --ros-args.",
+        epilog="parameters (-p NAME:=VALUE):\n" + parameters_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def main(args: list[str] | None = None) -> int:
-    """Console script ``anomaly_node``: spin until SIGINT / SIGTERM; 1 when it cannot start."""
+    """Console script ``anomaly_node``: spin until SIGINT / SIGTERM; 1 when it cannot start.
+
+    ``-h`` / ``--help`` before ``--ros-args`` prints the usage and exits 0 without starting
+    ROS; other arguments there are left to rclpy, as before.
+    """
+    argv = sys.argv if args is None else args
+    ours = argv[1 : argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
+    command_line_parser().parse_known_args(ours)  # exits on -h / --help
     log_dir = fallback_log_dir(os.environ)
     if log_dir is not None:
         os.environ["ROS_LOG_DIR"] = str(log_dir)

@@ -13,6 +13,7 @@ topics exist) are fixed when the node starts; the others may change while it run
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +209,35 @@ def validate_parameters(params: NodeParameters) -> None:
         raise ParameterError("invalid parameters: " + "; ".join(problems))
 
 
+def parameters_help(width: int = 100) -> str:
+    """Every parameter with its default, allowed values and description, as
+    ``anomaly_node --help`` prints them."""
+    blocks = []
+    for item in dataclasses.fields(NodeParameters):
+        spec: OptionSpec = item.metadata["spec"]
+        facts = [f"default: {_shown(item.default)}"]
+        if spec.choices:
+            facts.append("one of: " + spec.allowed())
+        elif spec.low is not None and spec.high is not None:
+            facts.append(f"{bound_text(spec.low)} to {bound_text(spec.high)}")
+        if spec.read_only:
+            facts.append("read-only")
+        text = textwrap.fill(spec.description, width, initial_indent=" " * 6)
+        blocks.append(f"  {item.name} ({'; '.join(facts)})\n" + text.replace("\n", "\n" + " " * 6))
+    return "\n".join(blocks)
+
+
+def _shown(value: Any) -> str:
+    """A default as it is written after ``-p NAME:=`` (``''``, ``true``, ``[]``, unset)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return repr(value) if value == "" else str(value)
+
+
 def _to_ros(name: str, value: Any) -> Any:
     """Dataclass value -> declared value; an unset or empty array is declared unset (None)."""
     if name in STRING_ARRAYS:
@@ -276,7 +306,7 @@ def _descriptor(name: str) -> Any:
         name=name, description=spec.description, read_only=spec.read_only, dynamic_typing=True
     )
     if spec.choices:
-        descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+        descriptor.additional_constraints = "one of: " + spec.allowed()
     if spec.low is None or spec.high is None:
         return descriptor
     if _expected_type(name) == "an integer":

@@ -24,6 +24,7 @@ from synboost_ros.backends.tensorrt.cache import (
 )
 from synboost_ros.export import cached_onnx, default_cache_dir, model_fingerprint
 from synboost_ros.model import SynBoostModel
+from synboost_ros.options import cuda_index, device_kind
 from synboost_ros.stages import STAGE_NAMES, StageSpec, stage_specs
 
 logger = logging.getLogger(__name__)
@@ -61,40 +62,47 @@ class TensorRTBackend(Backend):
         workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     ) -> None:
         api = TensorRTModule.load()
-        if device != "cuda":
-            raise ValueError(f"the TensorRT backend runs on device 'cuda' only, got {device!r}")
+        if device_kind(device) != "cuda":
+            raise ValueError(
+                f"the TensorRT backend runs on device 'cuda' or 'cuda:N' only, got {device!r}"
+            )
         if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+            raise ValueError(f"device {device!r} requested but torch sees no CUDA device")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
         self.device = device
+        index = cuda_index(device)
+        # Engines, buffers and the stream belong to the GPU that is current while they are made.
+        self._gpu = torch.device("cuda", torch.cuda.current_device() if index is None else index)
         folder = usable_cache_dir(cache_dir or default_cache_dir() / "tensorrt")
         fingerprint = model_fingerprint(model)
         graphs = cached_onnx(model, fingerprint=fingerprint)
-        device_info = gpu_device_info()
-        self._stream = torch.cuda.Stream()
         self._runners: dict[str, EngineRunner] = {}
-        for stage, spec in stage_specs(model.config).items():
-            cached = load_or_build_engine(
-                stage,
-                graphs[stage],
-                fingerprint,
-                folder,
-                precision,
-                device_info,
-                spec_tensors(spec),
-                api=api,
-                workspace_bytes=workspace_bytes,
-            )
-            self._runners[stage] = EngineRunner(cached, self._stream)
+        with torch.cuda.device(self._gpu):
+            device_info = gpu_device_info(self._gpu.index)
+            self._stream = torch.cuda.Stream()
+            for stage, spec in stage_specs(model.config).items():
+                cached = load_or_build_engine(
+                    stage,
+                    graphs[stage],
+                    fingerprint,
+                    folder,
+                    precision,
+                    device_info,
+                    spec_tensors(spec),
+                    api=api,
+                    workspace_bytes=workspace_bytes,
+                )
+                self._runners[stage] = EngineRunner(cached, self._stream)
         self.stage_precisions = {s: self._runners[s].precision for s in STAGE_NAMES}
         ran = set(self.stage_precisions.values())
         self.precision = ran.pop() if len(ran) == 1 else "mixed"
         logger.info("TensorRT engines ready: %s", self.stage_precisions)
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one stage engine."""
-        return self._runners[stage].run(inputs)
+        """Run one stage engine on its GPU."""
+        with torch.cuda.device(self._gpu):
+            return self._runners[stage].run(inputs)
 
 
 class EngineRunner:
