@@ -27,7 +27,7 @@ from synboost_ros.postprocess.temporal import MAX_WEIGHT
 from synboost_ros.ros.cameras import CameraSpec, camera_specs
 
 INPUT_CHOICES = ("raw", "compressed")
-INPUT_QOS_CHOICES = ("sensor_data", "reliable")
+INPUT_QOS_CHOICES = ("auto", "sensor_data", "reliable")
 
 
 class ParameterError(ValueError):
@@ -58,8 +58,9 @@ class NodeParameters(ModelOptions):
         choices=INPUT_CHOICES,
     )
     input_qos: str = option(
-        "sensor_data",
-        "input QoS, depth 1: sensor_data = best effort, reliable = reliable",
+        "auto",
+        "input QoS, depth 1: sensor_data = best effort, reliable = reliable, auto = reliable "
+        "when the topic's publishers at start are all reliable, else best effort",
         read_only=True,
         choices=INPUT_QOS_CHOICES,
     )
