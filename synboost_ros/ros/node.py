@@ -360,10 +360,8 @@ class AnomalyNode(Node):
         """The camera's verdict; when its topic has publishers but no frame arrives, with what
         to set, also logged (once until frames come again)."""
         publishers = self.get_publishers_info_by_topic(camera.topic)
-        was_starved, camera.starved = (
-            camera.starved,
-            starved(snapshot, self._limits, len(publishers)),
-        )
+        was_starved = camera.starved
+        camera.starved = starved(snapshot, self._limits, len(publishers))
         if not camera.starved:
             return evaluate_health(snapshot, self._limits, len(publishers))
         best_effort = sum(
