@@ -45,8 +45,20 @@ class FakeRosLogger:
     def get_effective_level(self) -> int:
         return self.level
 
-    def log(self, message: str, severity: int) -> None:
-        self.records.append((message, severity))
+    def debug(self, message: str) -> None:
+        self.records.append((message, 10))
+
+    def info(self, message: str) -> None:
+        self.records.append((message, 20))
+
+    def warning(self, message: str) -> None:
+        self.records.append((message, 30))
+
+    def error(self, message: str) -> None:
+        self.records.append((message, 40))
+
+    def fatal(self, message: str) -> None:
+        self.records.append((message, 50))
 
 
 def test_severities_follow_python_levels():
@@ -112,6 +124,16 @@ def test_backend_fall_back_reaches_rosout(monkeypatch):
             (fall_back,) = [m for m in received if "backend onnxruntime unavailable" in m.msg]
             assert fall_back.level == Log.WARN
             assert "trying the next one" in fall_back.msg
+            # Every severity through the one handler (rclpy ties a severity to a call site).
+            package = logging.getLogger(f"{PACKAGE_LOGGER}.backends.tensorrt.build")
+            arrived.clear()
+            package.info("the TensorRT build takes minutes")
+            package.error("engine build failed")
+            package.warning("backend onnxruntime unavailable (again)")
+            assert arrived.wait(WAIT_S)
+            levels = {m.msg: m.level for m in received if m.name == name}
+            assert levels["the TensorRT build takes minutes"] == Log.INFO
+            assert levels["engine build failed"] == Log.ERROR
         finally:
             node.destroy_node()
         assert not logging.getLogger(PACKAGE_LOGGER).handlers

@@ -30,7 +30,19 @@ class RosLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._ros_logger.log(self.format(record), ros_severity(record.levelno))
+            message, severity = self.format(record), ros_severity(record.levelno)
+            ros = self._ros_logger
+            # rclpy binds one severity to each call site (file, line, instruction): one call each.
+            if severity == logging.DEBUG:
+                ros.debug(message)
+            elif severity == logging.INFO:
+                ros.info(message)
+            elif severity == logging.WARNING:
+                ros.warning(message)
+            elif severity == logging.ERROR:
+                ros.error(message)
+            else:
+                ros.fatal(message)
         except Exception:
             self.handleError(record)
 
