@@ -3,6 +3,8 @@
 ros2 launch synboost_ros anomaly.launch.py image_topic:=/cam/image_raw rviz:=true
 ros2 launch synboost_ros anomaly.launch.py cameras:=/cam_front/image_raw,/cam_rear/image_raw
     [mode:=shared|per_camera]
+The nodes get FASTDDS_DEFAULT_PROFILES_FILE=config/fastdds_large_frames.xml unless it is set
+(fastdds_profile:=false: never; README "Large frames").
 The argument logic lives in synboost_ros.ros.launch_logic (tested without launch_ros).
 """
 
@@ -25,7 +27,7 @@ from synboost_ros.ros.launch_logic import (
 
 def _actions(context: LaunchContext, share_dir: str) -> list[Node]:
     values = {arg.name: LaunchConfiguration(arg.name).perform(context) for arg in LAUNCH_ARGUMENTS}
-    plan = plan_launch(values, share_dir)
+    plan = plan_launch(values, share_dir, context.environment)
     actions = [
         Node(
             package=PACKAGE,
@@ -33,6 +35,7 @@ def _actions(context: LaunchContext, share_dir: str) -> list[Node]:
             namespace=node.namespace,
             remappings=node.remappings,
             parameters=node.parameters,
+            additional_env=node.env,
             output="screen",
         )
         for node in plan.nodes

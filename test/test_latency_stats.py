@@ -16,6 +16,7 @@ from synboost_ros.ros.latency_stats import (
     SlidingWindow,
     evaluate_health,
     node_health,
+    starved,
     total_key_values,
 )
 
@@ -142,6 +143,23 @@ def test_health_is_ok_while_idle_without_subscribers():
         clock.now += 0.1
     health = evaluate_health(stats.snapshot(), HealthLimits(5.0, 100.0))
     assert health.level == Level.OK and "idle" in health.message
+
+
+def test_health_warns_with_the_hint_when_publishers_send_no_frame():
+    clock = FakeClock()
+    stats = PipelineStats(clock=clock)
+    limits = HealthLimits(0.0, 100.0, silence_s=3.0)
+    clock.now += 2.9
+    assert not starved(stats.snapshot(), limits, publishers=1)
+    clock.now += 0.2  # 3.1 s since start without a frame
+    assert not starved(stats.snapshot(), limits, publishers=0)  # nobody publishes: fine
+    health = evaluate_health(stats.snapshot(), limits, publishers=2, hint="set X")
+    assert health.level == Level.WARN
+    assert health.message == "no frame for 3 s from 2 publisher(s) on the input: set X"
+    stats.frame_received()
+    assert evaluate_health(stats.snapshot(), limits, publishers=2, hint="set X").level == Level.OK
+    clock.now += 5.0  # frames stopped again
+    assert starved(stats.snapshot(), limits, publishers=1)
 
 
 def test_health_error_after_the_failure_limit_and_recovery():

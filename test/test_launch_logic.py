@@ -12,6 +12,7 @@ from synboost_ros.ros.launch_logic import (
     LAUNCH_ARGUMENTS,
     NodePlan,
     argument_defaults,
+    node_environment,
     node_parameters,
     node_remappings,
     parse_bool,
@@ -22,6 +23,7 @@ from synboost_ros.ros.launch_logic import (
 ROOT = Path(__file__).resolve().parent.parent
 SHARE = ROOT  # the source tree has the share folder's layout (config/...)
 PARAMS = str(ROOT / "config" / "anomaly.yaml")
+PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 
 
 def values(**changes: str) -> dict[str, str]:
@@ -41,6 +43,7 @@ def test_every_required_argument_is_declared_with_a_description():
         "cameras",
         "camera_names",
         "mode",
+        "fastdds_profile",
     ]
     assert all(arg.description for arg in LAUNCH_ARGUMENTS)
 
@@ -60,7 +63,26 @@ def test_defaults_plan_one_node_without_rviz():
         ("image/compressed", "/camera/image_raw/compressed"),
     ]
     assert node.parameters == [PARAMS, {"use_sim_time": False}]
+    assert node.env == {PROFILE_VARIABLE: str(SHARE / "config" / "fastdds_large_frames.xml")}
     assert plan.rviz_config is None
+
+
+def test_large_frame_profile_is_shipped_installed_and_set_unless_given_or_off():
+    profile = node_environment(True, str(SHARE), {})[PROFILE_VARIABLE]
+    text = Path(profile).read_text()
+    assert "<segment_size>67108864</segment_size>" in text
+    assert "<useBuiltinTransports>false</useBuiltinTransports>" in text
+    setup = (ROOT / "setup.py").read_text()
+    assert '(f"share/{PACKAGE}/config", glob("config/*"))' in setup  # installed with the share
+    assert node_environment(True, "/share", {PROFILE_VARIABLE: "/mine.xml"}) == {}
+    assert node_environment(False, "/share", {}) == {}
+    mine = plan_launch(values(), str(SHARE), {PROFILE_VARIABLE: "/mine.xml"})
+    off = plan_launch(
+        values(fastdds_profile="false", cameras=TWO_CAMERAS, mode="per_camera"), str(SHARE)
+    )
+    assert mine.nodes[0].env == {} and [node.env for node in off.nodes] == [{}, {}]
+    shared = plan_launch(values(cameras=TWO_CAMERAS), "/share", {PROFILE_VARIABLE: ""})
+    assert shared.nodes[0].env == {PROFILE_VARIABLE: "/share/config/fastdds_large_frames.xml"}
 
 
 def test_arguments_become_remappings_overrides_and_rviz():
@@ -105,6 +127,7 @@ def test_shared_mode_is_one_node_with_every_camera_topic():
                     "camera_names": ["cam_front", "cam_rear"],
                 },
             ],
+            {PROFILE_VARIABLE: str(SHARE / "config" / "fastdds_large_frames.xml")},
         )
     ]
 
@@ -150,6 +173,10 @@ def test_lists_split_on_commas():
             ["lists '/a/image_raw' twice"],
         ),
         (lambda: parse_bool("rviz", "maybe"), ["rviz:='maybe'", "true or false"]),
+        (
+            lambda: plan_launch(values(fastdds_profile="x"), str(SHARE)),
+            ["fastdds_profile:='x'"],
+        ),
         (lambda: node_remappings(""), ["image_topic"]),
         (lambda: node_remappings("/cam/"), ["image_topic:='/cam/'"]),
         (lambda: node_parameters(PARAMS, "tpu", False), ["backend:='tpu'", "onnxruntime"]),

@@ -72,7 +72,7 @@ def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
         ({"device": "gpu"}, ["device must be one of auto, cpu, cuda"]),
         ({"precision": "int8"}, ["precision must be one of"]),
         ({"input": "ros"}, ["input must be one of raw, compressed"]),
-        ({"input_qos": "best"}, ["input_qos must be one of sensor_data, reliable"]),
+        ({"input_qos": "best"}, ["input_qos must be one of auto, sensor_data, reliable"]),
         ({"segmentation_height": 100, "segmentation_width": 192}, ["multiple of 32", "100"]),
         ({"synthesis_height": 64}, ["synthesis_height and synthesis_width must both be 0"]),
         ({"segmentation_width": 8192, "segmentation_height": 256}, ["<= 4096"]),

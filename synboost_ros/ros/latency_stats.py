@@ -29,6 +29,8 @@ DEFAULT_WINDOW_FRAMES = 100
 DEFAULT_RATE_WINDOW_S = 5.0
 # ERROR once this many frames in a row failed.
 DEFAULT_FAILURE_LIMIT = 5
+# WARN when the input has publishers but no frame came for this long.
+DEFAULT_SILENCE_S = 3.0
 
 
 class Level(IntEnum):
@@ -114,6 +116,7 @@ class StatsSnapshot:
     e2e_ms: tuple[float, float, float]  # (p50, p95, max)
     consecutive_failures: int
     last_error: str
+    silent_s: float = 0.0  # since the last frame arrived (or since start)
 
     def key_values(self) -> list[tuple[str, str]]:
         """Diagnostic key/value pairs (numbers as text, NaN when there is no sample yet)."""
@@ -163,12 +166,15 @@ class PipelineStats:
         self._rate_idle = RateMeter(rate_window_s, clock)
         self._consecutive_failures = 0
         self._last_error = ""
+        self._clock = clock
+        self._last_in = clock()
 
     def frame_received(self) -> None:
         """A frame arrived from the subscription."""
         with self._lock:
             self._counters.frames_in += 1
             self._rate_in.tick()
+            self._last_in = self._clock()
 
     def frame_dropped(self) -> None:
         """A waiting frame was replaced by a newer one."""
@@ -216,6 +222,7 @@ class PipelineStats:
                 e2e_ms=(e2e.percentile(50), e2e.percentile(95), e2e.maximum()),
                 consecutive_failures=self._consecutive_failures,
                 last_error=self._last_error,
+                silent_s=self._clock() - self._last_in,
             )
 
 
@@ -226,6 +233,7 @@ class HealthLimits:
     min_rate_hz: float = 0.0  # 0 disables the rate check
     latency_budget_ms: float = math.inf
     failure_limit: int = DEFAULT_FAILURE_LIMIT
+    silence_s: float = DEFAULT_SILENCE_S
 
 
 @dataclass(frozen=True)
@@ -236,8 +244,16 @@ class Health:
     message: str
 
 
-def evaluate_health(snapshot: StatsSnapshot, limits: HealthLimits) -> Health:
-    """A camera's verdict. ERROR: its last ``failure_limit`` frames failed; WARN: too slow or
+def starved(snapshot: StatsSnapshot, limits: HealthLimits, publishers: int) -> bool:
+    """Whether the input has publishers but no frame came for ``silence_s``."""
+    return publishers > 0 and snapshot.silent_s >= limits.silence_s
+
+
+def evaluate_health(
+    snapshot: StatsSnapshot, limits: HealthLimits, publishers: int = 0, hint: str = ""
+) -> Health:
+    """A camera's verdict. ERROR: its last ``failure_limit`` frames failed; WARN: ``publishers``
+    publish on the input but no frame arrives (``hint`` says what to set), or too slow or
     late."""
     if snapshot.consecutive_failures >= limits.failure_limit:
         return Health(
@@ -245,6 +261,11 @@ def evaluate_health(snapshot: StatsSnapshot, limits: HealthLimits) -> Health:
             f"last {snapshot.consecutive_failures} frames all failed: {snapshot.last_error}",
         )
     reasons = []
+    if starved(snapshot, limits, publishers):
+        reasons.append(
+            f"no frame for {snapshot.silent_s:.0f} s from {publishers} publisher(s) on the input"
+            + (f": {hint}" if hint else "")
+        )
     idle = snapshot.rate_idle_hz > 0 and snapshot.rate_out_hz == 0
     if limits.min_rate_hz > 0 and snapshot.rate_out_hz < limits.min_rate_hz and not idle:
         reasons.append(

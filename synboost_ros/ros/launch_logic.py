@@ -9,17 +9,22 @@ and ``mode:=shared`` (the default), one node serves them all with one model (its
 ``mode:=per_camera``, one node per camera in namespace ``<namespace>/<camera>``, each with its
 own model (outputs ``/<namespace>/<camera>/anomaly_node/...``). Camera names come from
 ``camera_names`` or the topics (``synboost_ros.ros.cameras``).
+
+Large frames: each node gets ``FASTDDS_DEFAULT_PROFILES_FILE`` = the shipped
+``config/fastdds_large_frames.xml`` (its camera-sized outputs), unless the environment already
+sets the variable or ``fastdds_profile:=false`` (README: Large frames).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from synboost_ros.options import BACKEND_CHOICES
 from synboost_ros.ros.cameras import camera_specs
+from synboost_ros.ros.input_matching import LARGE_FRAMES_PROFILE, PROFILES_VARIABLE
 from synboost_ros.ros.parameters import INPUT_CHOICES
 
 PACKAGE = "synboost_ros"
@@ -60,16 +65,23 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
         "with cameras: shared = one node and model for all; per_camera = one node per camera "
         "in namespace <namespace>/<camera>",
     ),
+    LaunchArgument(
+        "fastdds_profile",
+        "true",
+        f"give the nodes {PROFILES_VARIABLE}=<share>/{LARGE_FRAMES_PROFILE} (camera-sized "
+        "images over Fast DDS) unless the environment sets it; false = leave it",
+    ),
 )
 
 
 @dataclass(frozen=True)
 class NodePlan:
-    """One anomaly_node: its namespace, remappings and parameters."""
+    """One anomaly_node: its namespace, remappings, parameters and extra environment."""
 
     namespace: str
     remappings: list[tuple[str, str]]
     parameters: list[Any]  # [params file path, {overrides}]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,16 @@ def node_parameters(
     return [params_file, overrides]
 
 
+def node_environment(
+    enabled: bool, share_dir: str, environment: Mapping[str, str]
+) -> dict[str, str]:
+    """The nodes' extra variables: the shipped large-frame Fast DDS profile, unless switched
+    off or ``environment`` (the launch's) already names a profiles file."""
+    if not enabled or environment.get(PROFILES_VARIABLE):
+        return {}
+    return {PROFILES_VARIABLE: os.path.join(share_dir, LARGE_FRAMES_PROFILE)}
+
+
 def parse_list(name: str, text: str) -> list[str]:
     """A comma-separated launch argument; empty text = no items, an empty item is an error."""
     if not text.strip():
@@ -169,9 +191,14 @@ def camera_nodes(
     ]
 
 
-def plan_launch(values: Mapping[str, str], share_dir: str) -> LaunchPlan:
-    """Turn the launch argument values into the nodes' namespaces, remappings and parameters."""
+def plan_launch(
+    values: Mapping[str, str], share_dir: str, environment: Mapping[str, str] | None = None
+) -> LaunchPlan:
+    """Turn the launch argument values into the nodes' namespaces, remappings, parameters and
+    extra environment (``environment``: the launch's variables; None = none)."""
     use_sim_time = parse_bool("use_sim_time", values["use_sim_time"])
+    profile = parse_bool("fastdds_profile", values.get("fastdds_profile", "true"))
+    env = node_environment(profile, share_dir, environment or {})
     rviz = parse_bool("rviz", values["rviz"])
     parameters = node_parameters(
         values["params_file"],
@@ -180,7 +207,10 @@ def plan_launch(values: Mapping[str, str], share_dir: str) -> LaunchPlan:
         values.get("input", "").strip(),
     )
     return LaunchPlan(
-        nodes=camera_nodes(values["namespace"].strip(), values, parameters),
+        nodes=[
+            replace(node, env=dict(env))
+            for node in camera_nodes(values["namespace"].strip(), values, parameters)
+        ],
         use_sim_time=use_sim_time,
         rviz_config=os.path.join(share_dir, RVIZ_CONFIG) if rviz else None,
     )

@@ -15,8 +15,11 @@ latency is publish time minus the header stamp on the node's clock, so it stays 
 camera also its counters and latencies, as before), and with ``image_topics`` one more per
 camera, ``<node>/<camera>: anomaly detection``, while the node's status sums the counters.
 
-Input QoS, depth 1 in both cases (only the newest frame matters; the worker drops any frame
-it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` = reliable.
+Input QoS, depth 1 in each case (only the newest frame matters; the worker drops any frame
+it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` = reliable,
+``auto`` = as the publishers found at start (``input_matching``). When a camera topic has
+publishers but no frame arrives for a few seconds, diagnostics WARN and the log say what to
+set (large frames over Fast DDS, or a QoS mismatch).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
+from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import CompressedImage, Image
 
 from synboost_ros.files import fallback_dir
@@ -55,14 +59,24 @@ from synboost_ros.ros.image_conversion import (
     decode_image,
     encoding_warning,
 )
+from synboost_ros.ros.input_matching import (
+    PROFILES_VARIABLE,
+    RELIABLE,
+    SENSOR_DATA,
+    no_frame_hint,
+    resolve_input_qos,
+)
 from synboost_ros.ros.latency_stats import (
     Health,
     HealthLimits,
     PipelineStats,
+    StatsSnapshot,
     evaluate_health,
     node_health,
+    starved,
     total_key_values,
 )
+from synboost_ros.ros.log_forwarding import LogForwarding
 from synboost_ros.ros.log_throttle import ReasonThrottle
 from synboost_ros.ros.outputs import OutputPublishers, RenderSettings, required_maps
 from synboost_ros.ros.parameters import (
@@ -94,8 +108,9 @@ class StartupError(RuntimeError):
 
 
 def input_qos(name: str) -> QoSProfile:
-    """QoS of the camera subscription: keep last 1, best effort or reliable."""
-    reliable = name == "reliable"
+    """QoS of the camera subscription (``sensor_data`` or ``reliable``): keep last 1, best
+    effort or reliable."""
+    reliable = name == RELIABLE
     reliability = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
 
@@ -112,6 +127,8 @@ class CameraStream:
     stats: PipelineStats = field(default_factory=PipelineStats)
     temporal: TemporalFusion = field(default_factory=TemporalFusion)
     warned_encodings: set[str] = field(default_factory=set)  # encoding warnings already logged
+    qos: str = SENSOR_DATA  # the input QoS in force (input_qos auto resolved)
+    starved: bool = False  # publishers but no frames: logged once until frames come
 
     @property
     def name(self) -> str:
@@ -130,6 +147,8 @@ class AnomalyNode(Node):
         **node_options: Any,
     ) -> None:
         super().__init__(node_name, **node_options)
+        # The package's Python logging (backend fall-backs, engine builds) to this node's log.
+        self._log_forwarding = LogForwarding(self.get_logger())
         self._cameras: list[CameraStream] = []
         self._load_error = ""
         self._limits = HealthLimits()
@@ -163,12 +182,12 @@ class AnomalyNode(Node):
         for camera in self._cameras:
             self._subscribe(camera, message_type)
         inputs = ", ".join(
-            f"{camera.name}: {camera.topic}" if camera.name else camera.topic
+            f"{camera.name + ': ' if camera.name else ''}{camera.topic} ({camera.qos})"
             for camera in self._cameras
         )
         self.get_logger().info(
             f"ready: {params.preset} on {self._pipeline.backend_name} / {self._pipeline.device} / "
-            f"{self._pipeline.precision}, input {inputs} ({params.input})"
+            f"{self._pipeline.precision}, {params.input} input {inputs}"
         )
 
     def input_topic(self, base: str, suffix: str) -> str:
@@ -231,12 +250,16 @@ class AnomalyNode(Node):
         )
 
     def _subscribe(self, camera: CameraStream, message_type: type) -> None:
-        """Subscribe the camera's topic; its frames go to its own slot of the worker."""
+        """Subscribe the camera's topic (QoS: ``input_qos``, auto = as its publishers now); its
+        frames go to its own slot of the worker."""
+        publishers = self.get_publishers_info_by_topic(camera.topic)
+        reliable = [p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in publishers]
+        camera.qos = resolve_input_qos(self._params.input_qos, reliable)
         self.create_subscription(
             message_type,
             camera.topic,
             lambda msg: self._on_frame(camera, msg),
-            input_qos(self._params.input_qos),
+            input_qos(camera.qos),
         )
 
     def _run_self_test(self, params: NodeParameters) -> SelfTestResult | None:
@@ -344,7 +367,7 @@ class AnomalyNode(Node):
         """The node's status now, then one per named camera: level, why, every counter and
         latency."""
         states = [(camera, camera.stats.snapshot()) for camera in self._cameras]
-        healths = {camera.name: evaluate_health(snap, self._limits) for camera, snap in states}
+        healths = {camera.name: self._camera_health(camera, snap) for camera, snap in states}
         health = node_health(healths, self._load_error)
         identity = self._identity()
         if len(states) == 1 and not states[0][0].name:  # one camera: its figures are the node's
@@ -365,6 +388,28 @@ class AnomalyNode(Node):
             for camera, snap in states
             if camera.name
         ]
+
+    def _camera_health(self, camera: CameraStream, snapshot: StatsSnapshot) -> Health:
+        """The camera's verdict; when its topic has publishers but no frame arrives, with what
+        to set, also logged (once until frames come again)."""
+        publishers = self.get_publishers_info_by_topic(camera.topic)
+        was_starved = camera.starved
+        camera.starved = starved(snapshot, self._limits, len(publishers))
+        if not camera.starved:
+            return evaluate_health(snapshot, self._limits, len(publishers))
+        best_effort = sum(
+            p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers
+        )
+        hint = no_frame_hint(
+            get_rmw_implementation_identifier(),
+            os.environ.get(PROFILES_VARIABLE),
+            camera.qos == RELIABLE,
+            best_effort,
+        )
+        health = evaluate_health(snapshot, self._limits, len(publishers), hint)
+        if not was_starved:
+            self.get_logger().warning(f"{camera.topic}: {health.message}")
+        return health
 
     def _status(self, name: str, health: Health, values: list[tuple[str, str]]) -> DiagnosticStatus:
         """One DiagnosticStatus; hardware_id = the device that runs; the self-test last."""
@@ -399,8 +444,10 @@ class AnomalyNode(Node):
         self._diagnostics.publish(array)
 
     def destroy_node(self) -> None:
-        """Stop the worker (after its current frame), then the node."""
+        """Stop the worker (after its current frame), then the node; the package's Python
+        logging leaves the node's log."""
         self._worker.stop()
+        self._log_forwarding.close()
         super().destroy_node()
 
 

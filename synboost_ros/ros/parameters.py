@@ -35,7 +35,7 @@ from synboost_ros.postprocess.temporal import MAX_WEIGHT
 from synboost_ros.ros.cameras import CameraSpec, camera_specs
 
 INPUT_CHOICES = ("raw", "compressed")
-INPUT_QOS_CHOICES = ("sensor_data", "reliable")
+INPUT_QOS_CHOICES = ("auto", "sensor_data", "reliable")
 # Faster diagnostics took the worker's CPU time: 1e-9 s sent /diagnostics at 1 kHz and cut the
 # output rate by two thirds.
 MIN_DIAGNOSTICS_PERIOD_S = 0.1
@@ -69,8 +69,9 @@ class NodeParameters(ModelOptions):
         choices=INPUT_CHOICES,
     )
     input_qos: str = option(
-        "sensor_data",
-        "input QoS, depth 1: sensor_data = best effort, reliable = reliable",
+        "auto",
+        "input QoS, depth 1: sensor_data = best effort, reliable = reliable, auto = reliable "
+        "when the topic's publishers at start are all reliable, else best effort",
         read_only=True,
         choices=INPUT_QOS_CHOICES,
     )
