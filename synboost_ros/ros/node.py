@@ -7,14 +7,19 @@ temporal-fusion state. The subscription callbacks only hand the newest frame of 
 to one worker thread (see ``frame_worker``), which serves the cameras fairly; it decodes, runs
 the pipeline for the maps that subscribers want, and publishes. Durations are measured with
 ``time.perf_counter``; the end-to-end latency is publish time minus the header stamp on the
-node's clock, so it stays right under ``use_sim_time``.
+node's clock, taken after the frame's last image output went to the middleware (only the small
+``~/timing``, which carries it, goes after), so it stays right under ``use_sim_time``.
 
 /diagnostics: one status ``<node>: anomaly detection`` (model, device, self-test; for a single
 camera also its counters and latencies, as before), and with ``image_topics`` one more per
 camera, ``<node>/<camera>: anomaly detection``, while the node's status sums the counters.
 
-Input QoS, depth 1 in both cases (only the newest frame matters; the worker drops any frame
-it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` = reliable.
+Input QoS: ``sensor_data`` = best effort, ``reliable`` = reliable, keep last ``input_depth``
+(5): the callback only counts and hands over, so it drains the queue and every frame that
+reaches the node is counted (the worker still processes only the newest; with depth 1, frames
+were overwritten in the middleware before the callback ran, and counted nowhere). Frames the
+middleware reports lost (message-lost events) are counted in ``frames_lost``. Outputs: reliable,
+keep last ``output_depth`` (``outputs.output_qos``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -79,11 +89,11 @@ class StartupError(RuntimeError):
     """The node cannot start: bad parameters or a model that does not load."""
 
 
-def input_qos(name: str) -> QoSProfile:
-    """QoS of the camera subscription: keep last 1, best effort or reliable."""
+def input_qos(name: str, depth: int = 5) -> QoSProfile:
+    """QoS of the camera subscription: keep last ``depth``, best effort or reliable."""
     reliable = name == "reliable"
     reliability = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=reliability)
 
 
 @dataclass(eq=False)
@@ -208,17 +218,30 @@ class AnomalyNode(Node):
         return CameraStream(
             spec=spec,
             topic=self.input_topic(spec.topic, suffix),
-            outputs=OutputPublishers(self, params.publish_synthesized, device, spec),
-            scene=SceneOutputs(self, params.analysis_settings(), params.draw_objects, device, spec),
+            outputs=OutputPublishers(
+                self, params.publish_synthesized, device, spec, params.output_depth
+            ),
+            scene=SceneOutputs(
+                self,
+                params.analysis_settings(),
+                params.draw_objects,
+                device,
+                spec,
+                params.output_depth,
+            ),
         )
 
     def _subscribe(self, camera: CameraStream, message_type: type) -> None:
-        """Subscribe the camera's topic; its frames go to its own slot of the worker."""
+        """Subscribe the camera's topic; its frames go to its own slot of the worker, and the
+        middleware's message-lost reports to its ``frames_lost``."""
         self.create_subscription(
             message_type,
             camera.topic,
             lambda msg: self._on_frame(camera, msg),
-            input_qos(self._params.input_qos),
+            input_qos(self._params.input_qos, self._params.input_depth),
+            event_callbacks=SubscriptionEventCallbacks(
+                message_lost=lambda info: camera.stats.frames_lost(info.total_count_change)
+            ),
         )
 
     def _run_self_test(self, params: NodeParameters) -> SelfTestResult | None:
