@@ -50,7 +50,8 @@ STALLED_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=Reliability
 CAMERA_DEPTH = 10
 SETTLE_S = 2.0  # after every output is matched, before the first frame
 RSS_PERIOD_S = 1.0
-DRAIN_TIMEOUT_S = 30.0
+DRAIN_TIMEOUT_S = 60.0
+QUIET_S = 10.0  # no output for this long after the last frame: whatever is missing is lost
 POLL_S = 0.05
 SPIN_JOIN_S = 5.0
 STAMP = struct.Struct("<iI")  # std_msgs/Header stamp after the 4-byte CDR encapsulation
@@ -232,14 +233,18 @@ def _drive(monitor: SoakMonitor, settings: SoakSettings) -> None:
         time.sleep(max(0.0, next_time - time.monotonic()))
 
 
-def _drained(record: SoakRecord, quiet: list[float]) -> bool:
-    """The node has no frame in progress, and its last processed frame's outputs arrived (or
-    nothing arrived for a while)."""
+def _drained(record: SoakRecord) -> bool:
+    """The node has no frame in progress and the subscriber has every output of every frame
+    the node counted out, or nothing arrived for ``QUIET_S``."""
     values = record.diagnostics
     if values.get("frames_in_progress") != "0":
         return False
-    seen = record.processed_count() >= int(values.get("frames_out", 0))
-    return seen or time.monotonic() - quiet[0] > 5.0
+    if (
+        record.processed_count() >= int(values.get("frames_out", 0))
+        and record.all_outputs_arrived()
+    ):
+        return True
+    return time.time_ns() - record.last_arrival_ns() > QUIET_S * 1e9
 
 
 def run_soak(settings: SoakSettings, rss_slope_limit: float) -> dict:
@@ -270,8 +275,7 @@ def run_soak(settings: SoakSettings, rss_slope_limit: float) -> dict:
         record.rss_sample(0.0, rss_mb(node.pid) or float("nan"))
         sampler.start()
         _drive(monitor, settings)
-        quiet = [time.monotonic()]
-        wait_until(lambda: _drained(record, quiet), DRAIN_TIMEOUT_S, "the node to drain", node)
+        wait_until(lambda: _drained(record), DRAIN_TIMEOUT_S, "the node to drain", node)
         count = record.diagnostics_count  # one more status, sent after the drain
         wait_until(lambda: record.diagnostics_count > count, 10.0, "diagnostics", node)
         stop_rss.set()

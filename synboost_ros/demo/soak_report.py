@@ -27,6 +27,7 @@ COUNTER_KEYS = {
     "in_progress": "frames_in_progress",
 }
 DEFAULT_RSS_SLOPE_LIMIT_MB_PER_MIN = 10.0
+MISSING_SHOWN = 10
 
 
 def latency_figures(values_ms: Iterable[float]) -> dict[str, float | int | None]:
@@ -109,6 +110,22 @@ class SoakRecord:
         with self._lock:
             return len(self.node_e2e_ms)
 
+    def all_outputs_arrived(self) -> bool:
+        """Whether every output of every frame whose ``~/timing`` arrived has arrived too."""
+        with self._lock:
+            return all(
+                stamp in self.received_ns[topic]
+                for stamp in self.node_e2e_ms
+                for topic in self.outputs
+            )
+
+    def last_arrival_ns(self) -> int:
+        """When the latest output arrived (0 before the first)."""
+        with self._lock:
+            return max(
+                (max(times.values(), default=0) for times in self.received_ns.values()), default=0
+            )
+
     def snapshot(self) -> SoakRecord:
         """A consistent copy."""
         with self._lock:
@@ -145,6 +162,8 @@ def soak_summary(record: SoakRecord) -> dict:
         outputs[topic] = {
             "received": sum(1 for s in processed if s in received),
             "missing": sum(1 for s in processed if s not in received),
+            # Where in the run (index among the processed frames), the first few.
+            "missing_at": [i for i, s in enumerate(processed) if s not in received][:MISSING_SHOWN],
             "message_lost": record.message_lost[topic],
             "e2e_ms": latency_figures((received[s] - s) / 1e6 for s in processed if s in received),
         }
