@@ -105,6 +105,7 @@ def test_summary_and_checks_pass_for_a_complete_run():
     assert summary["outputs"]["entropy"]["missing"] == 0
     assert summary["e2e_ms"]["subscriber_minus_node"]["p50"] == pytest.approx(5.0)
     assert all(soak_checks(summary).values())
+    assert summary["rss_mb"]["per_minute"] == [400.0]  # the sample at 0 s
 
 
 def test_checks_fail_on_a_missing_output_broken_accounting_and_growing_memory():

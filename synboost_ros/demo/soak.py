@@ -30,7 +30,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from synboost_ros.demo.node_process import NodeProcess
-from synboost_ros.demo.soak_report import SoakRecord, soak_checks, soak_summary
+from synboost_ros.demo.soak_report import RSS_PERIOD_S, SoakRecord, soak_checks, soak_summary
 from synboost_ros.ros.anomaly_messages import objects_message_type
 from synboost_ros.ros.frame_outputs import TIMING_TOPIC, image_topics
 from synboost_ros.ros.scene_outputs import OBJECTS_TOPIC, SUMMARY_TOPIC
@@ -49,7 +49,6 @@ SUBSCRIBER_QOS = QoSProfile(
 STALLED_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
 CAMERA_DEPTH = 10
 SETTLE_S = 2.0  # after every output is matched, before the first frame
-RSS_PERIOD_S = 1.0
 DRAIN_TIMEOUT_S = 60.0
 QUIET_S = 10.0  # no output for this long after the last frame: whatever is missing is lost
 POLL_S = 0.05

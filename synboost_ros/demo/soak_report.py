@@ -28,6 +28,7 @@ COUNTER_KEYS = {
 }
 DEFAULT_RSS_SLOPE_LIMIT_MB_PER_MIN = 10.0
 MISSING_SHOWN = 10
+RSS_PERIOD_S = 1.0  # the harness samples RSS this often
 
 
 def latency_figures(values_ms: Iterable[float]) -> dict[str, float | int | None]:
@@ -197,6 +198,7 @@ def soak_summary(record: SoakRecord) -> dict:
             "max": max(rss) if rss else None,
             "slope_mb_per_min": _finite(rss_slope_mb_per_min(record.rss_mb)),
             "samples": len(rss),
+            "per_minute": [round(mb, 1) for t, mb in record.rss_mb if t % 60 < RSS_PERIOD_S],
         },
     }
 
