@@ -15,11 +15,12 @@ camera also its counters and latencies, as before), and with ``image_topics`` on
 camera, ``<node>/<camera>: anomaly detection``, while the node's status sums the counters.
 
 Input QoS: ``sensor_data`` = best effort, ``reliable`` = reliable, keep last ``input_depth``
-(5): the callback only counts and hands over, so it drains the queue and every frame that
-reaches the node is counted (the worker still processes only the newest; with depth 1, frames
-were overwritten in the middleware before the callback ran, and counted nowhere). Frames the
-middleware reports lost (message-lost events) are counted in ``frames_lost``. Outputs: reliable,
-keep last ``output_depth`` (``outputs.output_qos``).
+(5): the callback only counts and hands over, so a short delay of the callback costs no frame
+(the worker still processes only the newest; with depth 1, frames were overwritten in the
+middleware before the callback ran, and counted nowhere). Frames the middleware reports lost
+(message-lost events) are counted in ``frames_lost``; overwrites in the input queue are not
+reported by Fast DDS (README: Reliability). Outputs: reliable, keep last ``output_depth``
+(``outputs.output_qos``).
 """
 
 from __future__ import annotations
@@ -36,11 +37,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-try:  # Iron and later
-    from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:  # Humble
-    from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -71,6 +67,11 @@ from synboost_ros.ros.parameters import (
 from synboost_ros.ros.scene_outputs import SceneOutputs
 from synboost_ros.self_test import SelfTestResult, run_self_test
 from synboost_ros.weights import ModelLoadError
+
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
 
 DEFAULT_NODE_NAME = "anomaly_node"
 LOG_THROTTLE_S = 2.0
