@@ -64,6 +64,7 @@ setup(
             "ruff>=0.5",
             "scikit-image>=0.19",
             "colcon-common-extensions>=0.3",  # test_colcon.py: colcon builds of this package
+            "hypothesis>=6.0",
         ],
     },
     zip_safe=True,

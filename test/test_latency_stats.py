@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from synboost_ros.ros.latency_stats import (
+    MAX_IN_PROGRESS,
     STAGES,
+    FrameCounters,
     HealthLimits,
     Level,
     PipelineStats,
@@ -201,3 +203,41 @@ def test_totals_sum_the_counters_and_rates_of_every_camera():
     assert totals["frames_in"] == "101" and totals["frames_out"] == "100"
     assert (totals["frames_dropped"], totals["frames_bad"]) == ("1", "1")
     assert float(totals["rate_out_hz"]) == pytest.approx(30.0, rel=0.01)
+
+
+def test_accounting_identity_with_frames_in_progress_and_lost():
+    stats = PipelineStats(clock=FakeClock())
+    for _ in range(6):
+        stats.frame_received()
+    stats.frame_dropped()
+    stats.frame_failed("bad")
+    stats.frame_idle()
+    stats.frame_published({"total": 1.0}, 2.0)
+    stats.frames_lost(4)
+    values = dict(stats.snapshot().key_values())
+    assert values["frames_lost"] == "4"
+    assert values["frames_in_progress"] == "2"
+    assert values["accounting"] == (
+        "frames_in 6 = out 1 + dropped 1 + bad 1 + idle 1 + in_progress 2: holds"
+    )
+
+
+def test_accounting_breaks_when_frames_go_missing_and_counts_cameras():
+    counters = FrameCounters(frames_in=MAX_IN_PROGRESS + 1)
+    assert not counters.accounting_holds()
+    assert counters.accounting().endswith("BROKEN")
+    assert counters.accounting_holds(cameras=2)
+    assert not FrameCounters(frames_in=1, frames_out=2).accounting_holds()  # out before in
+    totals = dict(total_key_values([running_stats(10, 5).snapshot()] * 2))
+    assert totals["frames_in"] == "100" and totals["accounting"].endswith("holds")
+
+
+def test_e2e_max_since_start_outlives_the_window():
+    stats = PipelineStats(window_frames=3)
+    stats.frame_published({}, 900.0)
+    for _ in range(3):
+        stats.frame_published({}, 10.0)
+    snapshot = stats.snapshot()
+    assert snapshot.e2e_ms[2] == 10.0
+    values = dict(snapshot.key_values())
+    assert values["e2e_ms_max_since_start"] == "900.000"

@@ -563,8 +563,11 @@ def test_diagnostics_carry_every_key(ros):
     expected |= {"frames_in", "frames_out", "frames_dropped", "frames_bad"}
     for stage in ("decode", "segmentation", "synthesis", "dissimilarity", "publish", "total"):
         expected |= {f"{stage}_ms_p50", f"{stage}_ms_p95"}
-    expected |= {"e2e_ms_p50", "e2e_ms_p95", "e2e_ms_max"}
+    expected |= {"e2e_ms_p50", "e2e_ms_p95", "e2e_ms_max", "e2e_ms_max_since_start"}
+    expected |= {"frames_lost", "frames_in_progress"}
     assert expected <= set(values)
+    assert values["accounting"].startswith(f"frames_in {values['frames_in']} = out ")
+    assert values["accounting"].endswith(": holds")
     assert (values["backend"], values["device"], values["preset"]) == ("torch", "cpu", "edge")
     assert values["precision"] == "fp32" and status.hardware_id == "cpu"
     for key in expected - {"backend", "device", "precision", "preset"}:

@@ -5,11 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from synboost_ros.cli import ablation, bag, bench, demo, eval, export, infer, train, weights, world
+from synboost_ros.cli import (
+    ablation,
+    bag,
+    bench,
+    demo,
+    eval,
+    export,
+    infer,
+    soak,
+    train,
+    weights,
+    world,
+)
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func``; they
 # import torch only inside the commands, so that ``--help`` stays quick.
-SUBCOMMANDS = (infer, export, bench, world, train, eval, ablation, demo, bag, weights)
+SUBCOMMANDS = (infer, export, bench, world, train, eval, ablation, demo, bag, weights, soak)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,6 +59,17 @@ class NodeProcess:
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
 
     @property
+    def pid(self) -> int:
+        """The process id."""
+        return self._process.pid
+
+    def kill(self) -> int:
+        """SIGKILL, as a crash would end it; return the exit status."""
+        self._process.kill()
+        self._log.close()
+        return self._process.wait()
+
+    @property
     def exit_code(self) -> int | None:
         """The exit status once the process ended, else None."""
         return self._process.poll()

@@ -5,7 +5,14 @@ Decoding works on plain attributes (``height``, ``width``, ``encoding``, ``step`
 with those fields can be decoded. The camera decoders return a fresh, writable HxWx3 uint8
 RGB array; ``decode_array`` reads the package's own output encodings (``OUTPUT_ENCODINGS``,
 as ``fill_image_msg`` writes them) back into fresh arrays of their type. Every decoder raises
-``ImageDecodeError`` naming what is wrong with the message.
+``ImageDecodeError`` naming what is wrong with the message, and nothing else.
+
+Size guard: an image larger than ``MAX_PIXELS`` (8192x8192) is refused before anything is
+allocated for it, whatever its data holds: raw images by their width and height, compressed
+ones by the size in their JPEG (SOF) or PNG (IHDR) header, so a small compressed frame cannot
+make the decoder allocate gigabytes. Within the guard a decoder allocates its result, at most
+``3 * MAX_PIXELS`` bytes (and for raw images at most 3 bytes per byte of data), plus OpenCV's
+temporaries of the same order.
 
 Conversions follow cv_bridge's ``imgmsg_to_cv2(msg, "rgb8")``: ``mono16`` is scaled to 8 bit
 by 255/65535 with rounding (so 0 -> 0, 65535 -> 255, 32768 -> 128), and the Bayer encodings
@@ -19,6 +26,7 @@ images (``16UC1``, ``32FC1``, ...) are refused: this node wants colour or mono i
 
 from __future__ import annotations
 
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,6 +124,60 @@ DEFAULT_BRIDGE = CvBridge() if CvBridge is not None else None
 
 _JPEG_START = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
+_PNG_START = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...): not DHT, JPG, DAC.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length field: TEM, RST0-7 (SOI and EOI too, handled apart).
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+MAX_SIDE = 8192
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
+
+
+def check_pixels(width: int, height: int, what: str) -> None:
+    """``ImageDecodeError`` when ``width * height`` exceeds ``MAX_PIXELS``."""
+    if width * height > MAX_PIXELS:
+        raise ImageDecodeError(
+            f"{what} too large: {width}x{height} = {width * height} pixels > "
+            f"{MAX_PIXELS} ({MAX_SIDE}x{MAX_SIDE}); refused before decoding"
+        )
+
+
+def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first start-of-frame segment of a JPEG; None if it has none
+    before the data ends or a segment is malformed."""
+    index = 2
+    while index + 4 <= len(raw):
+        if raw[index] != 0xFF:
+            return None
+        marker = raw[index + 1]
+        if marker == 0xFF:  # fill byte
+            index += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            index += 2
+            continue
+        (length,) = struct.unpack_from(">H", raw, index + 2)
+        if marker in _JPEG_SOF:
+            if index + 9 > len(raw):
+                return None
+            height, width = struct.unpack_from(">HH", raw, index + 5)
+            return width, height
+        if length < 2:
+            return None
+        index += 2 + length
+    return None
+
+
+def compressed_size(raw: bytes) -> tuple[int, int] | None:
+    """(width, height) that a JPEG or PNG declares in its header; None when it is neither or
+    the header is incomplete."""
+    if raw.startswith(_PNG_START) and len(raw) >= 24 and raw[12:16] == b"IHDR":
+        width, height = struct.unpack_from(">II", raw, 16)
+        return width, height
+    if raw.startswith(_JPEG_START):
+        return _jpeg_size(raw)
+    return None
 
 
 def _bytes_of(data: Any) -> np.ndarray:
@@ -155,6 +217,7 @@ def _check_size(msg: Any, bytes_per_pixel: int) -> None:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise ImageDecodeError(f"empty image: {width}x{height} pixels")
+    check_pixels(width, height, f"{msg.encoding} image")
     row_bytes = width * bytes_per_pixel
     if step < row_bytes:
         raise ImageDecodeError(
@@ -220,9 +283,10 @@ def decode_image(msg: Any, bridge: Any = DEFAULT_BRIDGE) -> np.ndarray:
 def decode_compressed(msg: Any) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg or png) -> HxWx3 uint8 RGB.
 
-    The format string is not trusted: OpenCV recognises the data by its signature. A JPEG
-    must end with its end-of-image marker (trailing zero padding allowed), so a truncated
-    frame is refused even by OpenCV builds that would return a partly grey image.
+    The format string is not trusted: the data is recognised by its signature, and only JPEG
+    and PNG are decoded, after the size in their header passed the guard. A JPEG must end
+    with its end-of-image marker (trailing zero padding allowed), so a truncated frame is
+    refused even by OpenCV builds that would return a partly grey image.
     """
     data = _bytes_of(msg.data)
     described = f"compressed image (format {msg.format!r}, {data.size} bytes)"
@@ -231,6 +295,10 @@ def decode_compressed(msg: Any) -> np.ndarray:
     raw = data.tobytes()
     if raw.startswith(_JPEG_START) and not raw.rstrip(b"\x00").endswith(_JPEG_END):
         raise ImageDecodeError(f"truncated JPEG: no end-of-image marker in {described}")
+    size = compressed_size(raw)
+    if size is None:
+        raise ImageDecodeError(f"cannot decode {described}: not JPEG/PNG, or no size in its header")
+    check_pixels(*size, described)
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageDecodeError(f"cannot decode {described}: corrupt, or not JPEG/PNG")

@@ -31,6 +31,10 @@ DEFAULT_RATE_WINDOW_S = 5.0
 DEFAULT_FAILURE_LIMIT = 5
 # WARN when the input has publishers but no frame came for this long.
 DEFAULT_SILENCE_S = 3.0
+# Frames of one camera between being counted in and counted out: one waiting in the worker's
+# slot, one being processed, one arriving (counted in, not yet counted as dropping the
+# waiting one).
+MAX_IN_PROGRESS = 3
 
 
 class Level(IntEnum):
@@ -102,6 +106,38 @@ class FrameCounters:
     frames_dropped: int = 0  # replaced by a newer frame before the worker took them
     frames_bad: int = 0  # failed to decode or to run
     frames_idle: int = 0  # decoded but not run: no output had subscribers
+    frames_lost: int = 0  # lost before the subscription callback, as the middleware reports
+
+    @property
+    def frames_finished(self) -> int:
+        """Frames with an outcome: published, dropped, bad or idle."""
+        return self.frames_out + self.frames_dropped + self.frames_bad + self.frames_idle
+
+    @property
+    def frames_in_progress(self) -> int:
+        """Frames received without an outcome yet (waiting or being processed)."""
+        return self.frames_in - self.frames_finished
+
+    def accounting_holds(self, cameras: int = 1) -> bool:
+        """Whether every received frame has an outcome or is one of the few in progress."""
+        return 0 <= self.frames_in_progress <= MAX_IN_PROGRESS * cameras
+
+    def accounting(self, cameras: int = 1) -> str:
+        """The identity ``frames_in = out + dropped + bad + idle + in_progress`` with the
+        numbers, and whether it holds (in progress between 0 and ``MAX_IN_PROGRESS`` per
+        camera)."""
+        verdict = "holds" if self.accounting_holds(cameras) else "BROKEN"
+        return (
+            f"frames_in {self.frames_in} = out {self.frames_out} + dropped "
+            f"{self.frames_dropped} + bad {self.frames_bad} + idle {self.frames_idle} + "
+            f"in_progress {self.frames_in_progress}: {verdict}"
+        )
+
+    def key_values(self, cameras: int = 1) -> list[tuple[str, str]]:
+        """Every counter, ``frames_in_progress`` and ``accounting``, as diagnostic pairs."""
+        pairs = [(name, str(value)) for name, value in vars(self).items()]
+        pairs.append(("frames_in_progress", str(self.frames_in_progress)))
+        return [*pairs, ("accounting", self.accounting(cameras))]
 
 
 @dataclass(frozen=True)
@@ -113,19 +149,21 @@ class StatsSnapshot:
     rate_out_hz: float
     rate_idle_hz: float
     stage_ms: dict[str, tuple[float, float]]  # stage -> (p50, p95)
-    e2e_ms: tuple[float, float, float]  # (p50, p95, max)
+    e2e_ms: tuple[float, float, float]  # (p50, p95, max) of the window
     consecutive_failures: int
     last_error: str
     silent_s: float = 0.0  # since the last frame arrived (or since start)
+    e2e_max_since_start_ms: float = math.nan
 
     def key_values(self) -> list[tuple[str, str]]:
         """Diagnostic key/value pairs (numbers as text, NaN when there is no sample yet)."""
-        pairs = [(name, str(value)) for name, value in vars(self.counters).items()]
+        pairs = self.counters.key_values()
         pairs += [("rate_in_hz", _fmt(self.rate_in_hz)), ("rate_out_hz", _fmt(self.rate_out_hz))]
         for stage, (p50, p95) in self.stage_ms.items():
             pairs += [(f"{stage}_ms_p50", _fmt(p50)), (f"{stage}_ms_p95", _fmt(p95))]
         p50, p95, worst = self.e2e_ms
         pairs += [("e2e_ms_p50", _fmt(p50)), ("e2e_ms_p95", _fmt(p95)), ("e2e_ms_max", _fmt(worst))]
+        pairs += [("e2e_ms_max_since_start", _fmt(self.e2e_max_since_start_ms))]
         pairs += [("consecutive_failures", str(self.consecutive_failures))]
         pairs += [("last_error", self.last_error)]
         return pairs
@@ -142,7 +180,7 @@ def total_key_values(snapshots: Iterable[StatsSnapshot]) -> list[tuple[str, str]
     for snapshot in snapshots:
         for name, value in vars(snapshot.counters).items():
             setattr(totals, name, getattr(totals, name) + value)
-    pairs = [(name, str(value)) for name, value in vars(totals).items()]
+    pairs = totals.key_values(len(snapshots))
     for rate in ("rate_in_hz", "rate_out_hz"):
         pairs.append((rate, _fmt(sum(getattr(s, rate) for s in snapshots))))
     return pairs
@@ -161,6 +199,7 @@ class PipelineStats:
         self._counters = FrameCounters()
         self._stage_windows = {stage: SlidingWindow(window_frames) for stage in STAGES}
         self._e2e_window = SlidingWindow(window_frames)
+        self._e2e_max = math.nan
         self._rate_in = RateMeter(rate_window_s, clock)
         self._rate_out = RateMeter(rate_window_s, clock)
         self._rate_idle = RateMeter(rate_window_s, clock)
@@ -188,6 +227,11 @@ class PipelineStats:
             self._consecutive_failures += 1
             self._last_error = error
 
+    def frames_lost(self, count: int) -> None:
+        """The middleware reports ``count`` more frames lost before the callback."""
+        with self._lock:
+            self._counters.frames_lost += count
+
     def frame_idle(self) -> None:
         """A good frame was not run because no output has subscribers."""
         with self._lock:
@@ -205,6 +249,7 @@ class PipelineStats:
                 if stage in self._stage_windows:
                     self._stage_windows[stage].add(value)
             self._e2e_window.add(e2e_ms)
+            self._e2e_max = e2e_ms if math.isnan(self._e2e_max) else max(self._e2e_max, e2e_ms)
 
     def snapshot(self) -> StatsSnapshot:
         """Copy of the current state."""
@@ -223,6 +268,7 @@ class PipelineStats:
                 consecutive_failures=self._consecutive_failures,
                 last_error=self._last_error,
                 silent_s=self._clock() - self._last_in,
+                e2e_max_since_start_ms=self._e2e_max,
             )
 
 

@@ -8,18 +8,23 @@ to one worker thread (see ``frame_worker``), which serves the cameras fairly; it
 the pipeline for the maps that subscribers want, and publishes. A camera's temporal fusion
 starts afresh when its header stamps go back or jump by more than a second
 (``TemporalFusion.follow``). Durations are measured with ``time.perf_counter``; the end-to-end
-latency is publish time minus the header stamp on the node's clock, so it stays right under
-``use_sim_time``.
+latency is publish time minus the header stamp on the node's clock, taken after the frame's
+last image output went to the middleware (only the small ``~/timing``, which carries it, goes
+after), so it stays right under ``use_sim_time``.
 
 /diagnostics: one status ``<node>: anomaly detection`` (model, device, self-test; for a single
 camera also its counters and latencies, as before), and with ``image_topics`` one more per
 camera, ``<node>/<camera>: anomaly detection``, while the node's status sums the counters.
 
-Input QoS, depth 1 in each case (only the newest frame matters; the worker drops any frame
-it could not take in time anyway): ``sensor_data`` = best effort, ``reliable`` = reliable,
-``auto`` = as the publishers found at start (``input_matching``). When a camera topic has
-publishers but no frame arrives for a few seconds, diagnostics WARN and the log say what to
-set (large frames over Fast DDS, or a QoS mismatch).
+Input QoS, keep last ``input_depth`` (5): ``sensor_data`` = best effort, ``reliable`` =
+reliable, ``auto`` = as the publishers found at start (``input_matching``). The callback only
+counts and hands over, so a short delay of the callback costs no frame (the worker still
+processes only the newest; with depth 1, frames were overwritten in the middleware before the
+callback ran, and counted nowhere). Frames the middleware reports lost (message-lost events)
+are counted in ``frames_lost``; overwrites in the input queue are not reported by Fast DDS
+(README: Reliability). When a camera topic has publishers but no frame arrives for a few
+seconds, diagnostics WARN and the log say what to set (large frames over Fast DDS, or a QoS
+mismatch). Outputs: reliable, keep last ``output_depth`` (``outputs.output_qos``).
 """
 
 from __future__ import annotations
@@ -90,6 +95,11 @@ from synboost_ros.ros.scene_outputs import SceneOutputs
 from synboost_ros.self_test import SelfTestResult, run_self_test
 from synboost_ros.weights import ModelLoadError, WeightsNotFoundError
 
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+
 DEFAULT_NODE_NAME = "anomaly_node"
 LOG_THROTTLE_S = 2.0  # per camera and reason of a bad frame (log_throttle.py)
 SPIN_TIMEOUT_S = 0.1  # how often main() looks at the stop event
@@ -107,12 +117,12 @@ class StartupError(RuntimeError):
     """The node cannot start: bad parameters or a model that does not load."""
 
 
-def input_qos(name: str) -> QoSProfile:
-    """QoS of the camera subscription (``sensor_data`` or ``reliable``): keep last 1, best
-    effort or reliable."""
+def input_qos(name: str, depth: int) -> QoSProfile:
+    """QoS of the camera subscription (``sensor_data`` or ``reliable``): keep last ``depth``,
+    best effort or reliable."""
     reliable = name == RELIABLE
     reliability = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=reliability)
 
 
 @dataclass(eq=False)
@@ -245,13 +255,23 @@ class AnomalyNode(Node):
         return CameraStream(
             spec=spec,
             topic=self.input_topic(spec.topic, suffix),
-            outputs=OutputPublishers(self, params.publish_synthesized, device, spec),
-            scene=SceneOutputs(self, params.analysis_settings(), params.draw_objects, device, spec),
+            outputs=OutputPublishers(
+                self, params.publish_synthesized, device, spec, params.output_depth
+            ),
+            scene=SceneOutputs(
+                self,
+                params.analysis_settings(),
+                params.draw_objects,
+                device,
+                spec,
+                params.output_depth,
+            ),
         )
 
     def _subscribe(self, camera: CameraStream, message_type: type) -> None:
         """Subscribe the camera's topic (QoS: ``input_qos``, auto = as its publishers now); its
-        frames go to its own slot of the worker."""
+        frames go to its own slot of the worker, and the middleware's message-lost reports to
+        its ``frames_lost``."""
         publishers = self.get_publishers_info_by_topic(camera.topic)
         reliable = [p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in publishers]
         camera.qos = resolve_input_qos(self._params.input_qos, reliable)
@@ -259,7 +279,10 @@ class AnomalyNode(Node):
             message_type,
             camera.topic,
             lambda msg: self._on_frame(camera, msg),
-            input_qos(camera.qos),
+            input_qos(camera.qos, self._params.input_depth),
+            event_callbacks=SubscriptionEventCallbacks(
+                message_lost=lambda info: camera.stats.frames_lost(info.total_count_change)
+            ),
         )
 
     def _run_self_test(self, params: NodeParameters) -> SelfTestResult | None:

@@ -32,21 +32,27 @@ from synboost_ros.ros.image_conversion import fill_image_msg
 
 # Re-exported for the node and its tests.
 __all__ = [
-    "OUTPUT_QOS",
+    "DEFAULT_OUTPUT_DEPTH",
     "TIMING_TOPIC",
     "TOPIC_MAPS",
     "OutputPublishers",
     "RenderSettings",
     "image_message",
+    "output_qos",
     "render_topic",
     "required_maps",
     "timing_message",
     "timing_values",
 ]
 
-# Reliable publishers match reliable and best-effort subscribers. Depth 5: with depth 1,
-# frames were overwritten before slow subscribers had taken them.
-OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+DEFAULT_OUTPUT_DEPTH = 30
+
+
+def output_qos(depth: int = DEFAULT_OUTPUT_DEPTH) -> QoSProfile:
+    """QoS of every output: reliable (it matches reliable and best-effort subscribers), keep
+    last ``depth``. A reliable subscriber that falls more than ``depth`` frames behind loses
+    the oldest (depth 5 lost 0.6 % of the frames of a subscriber to two outputs at 30 Hz)."""
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def timing_message(
@@ -87,13 +93,14 @@ class OutputPublishers:
         publish_synthesized: bool,
         hardware_id: str,
         camera: CameraSpec = SINGLE_CAMERA,
+        depth: int = DEFAULT_OUTPUT_DEPTH,
     ) -> None:
-        prefix = camera.output_prefix
+        prefix, qos = camera.output_prefix, output_qos(depth)
         self._images = {
-            t: node.create_publisher(Image, prefix + t, OUTPUT_QOS)
+            t: node.create_publisher(Image, prefix + t, qos)
             for t in image_topics(publish_synthesized)
         }
-        self._timing = node.create_publisher(DiagnosticArray, prefix + TIMING_TOPIC, OUTPUT_QOS)
+        self._timing = node.create_publisher(DiagnosticArray, prefix + TIMING_TOPIC, qos)
         self._name = camera.scoped(node.get_fully_qualified_name())
         self._hardware_id = hardware_id
 

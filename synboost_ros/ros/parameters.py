@@ -70,10 +70,26 @@ class NodeParameters(ModelOptions):
     )
     input_qos: str = option(
         "auto",
-        "input QoS, depth 1: sensor_data = best effort, reliable = reliable, auto = reliable "
-        "when the topic's publishers at start are all reliable, else best effort",
+        "input QoS (depth: input_depth): sensor_data = best effort, reliable = reliable, auto = "
+        "reliable when the topic's publishers at start are all reliable, else best effort",
         read_only=True,
         choices=INPUT_QOS_CHOICES,
+    )
+    input_depth: int = option(
+        5,
+        "input queue (keep last): frames the middleware holds until the callback counts them; "
+        "the worker still processes only the newest",
+        read_only=True,
+        low=1,
+        high=100,
+    )
+    output_depth: int = option(
+        30,
+        "output queue (reliable, keep last): frames a subscriber may lag behind before it "
+        "loses outputs; memory up to this many frames of every subscribed output",
+        read_only=True,
+        low=1,
+        high=1000,
     )
     publish_synthesized: bool = option(
         False, "create and publish ~/synthesized (the SPADE image)", read_only=True

@@ -21,7 +21,7 @@ from synboost_ros.analysis import ANALYSIS_MAPS, AnalysisSettings, FrameAnalysis
 from synboost_ros.pipeline import PipelineResult
 from synboost_ros.ros.anomaly_messages import objects_message, objects_message_type, summary_message
 from synboost_ros.ros.cameras import SINGLE_CAMERA, CameraSpec
-from synboost_ros.ros.outputs import OUTPUT_QOS
+from synboost_ros.ros.outputs import DEFAULT_OUTPUT_DEPTH, output_qos
 
 OBJECTS_TOPIC = "anomaly_objects"
 SUMMARY_TOPIC = "anomaly_summary"
@@ -57,14 +57,13 @@ class SceneOutputs:
         draw_objects: bool,
         hardware_id: str,
         camera: CameraSpec = SINGLE_CAMERA,
+        depth: int = DEFAULT_OUTPUT_DEPTH,
     ) -> None:
         self.settings = settings  # the node replaces both when parameters change
         self.draw_objects = draw_objects
-        prefix = camera.output_prefix
-        self._objects = node.create_publisher(
-            objects_message_type(), prefix + OBJECTS_TOPIC, OUTPUT_QOS
-        )
-        self._summary = node.create_publisher(DiagnosticArray, prefix + SUMMARY_TOPIC, OUTPUT_QOS)
+        prefix, qos = camera.output_prefix, output_qos(depth)
+        self._objects = node.create_publisher(objects_message_type(), prefix + OBJECTS_TOPIC, qos)
+        self._summary = node.create_publisher(DiagnosticArray, prefix + SUMMARY_TOPIC, qos)
         self._name = camera.scoped(node.get_fully_qualified_name())
         self._hardware_id = hardware_id
 
