@@ -520,7 +520,15 @@ def test_a_bad_frame_of_a_new_reason_is_always_logged(ros):
         Log, "/rosout", ros.collector.callback("rosout"), 100
     )
     try:
-        time.sleep(0.5)  # let /rosout match before the frames go out
+        # /rosout matched: a bad frame of a reason of its own is logged and arrives
+        warm_up = Image(height=2, width=2, encoding="sbwarmup", step=6, data=bytes(12))
+        warm_up.header = header("throttle_warm_up")
+        assert publish_until(
+            ros.raw_pub,
+            warm_up,
+            lambda: any("throttle_warm_up" in m.msg for m in ros.collector.messages["rosout"]),
+            ros,
+        ), "no bad-frame line reached /rosout"
         start = time.monotonic()
         # 32FC1 (a depth image) is refused for another reason than an unknown encoding
         for encoding in ("sbthrottle", "sbthrottle", "32FC1"):
