@@ -7,6 +7,7 @@ The cache tests drive ``load_or_build_engine`` through a minimal fake ``TensorRT
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -26,9 +27,10 @@ from synboost_ros.backends.tensorrt.api import (
     TensorInfo,
     TensorRTModule,
     fp16_builder_flag_usable,
+    tensorrt_installed,
     version_tuple,
 )
-from synboost_ros.backends.tensorrt.build import EngineBuildError, parser_errors
+from synboost_ros.backends.tensorrt.build import BuildSettings, EngineBuildError, parser_errors
 from synboost_ros.backends.tensorrt.cache import (
     DeviceInfo,
     EngineKey,
@@ -36,6 +38,7 @@ from synboost_ros.backends.tensorrt.cache import (
     gpu_device_info,
     load_or_build_engine,
 )
+from synboost_ros.backends.tensorrt.calibration import entropy_calibrator
 
 H100 = DeviceInfo("NVIDIA H100 80GB HBM3", (9, 0))
 IO = (
@@ -43,6 +46,16 @@ IO = (
     TensorInfo("semantic", (1, 8, 16), "int32", False),
 )
 MAGIC = b"FAKE-ENGINE:"
+
+
+class FakeCalibratorBase:
+    """Stands in for ``tensorrt.IInt8EntropyCalibrator2`` (a pybind11 base class)."""
+
+    def __init__(self):
+        pass
+
+
+FAKE_CALIBRATOR_MODULE = types.SimpleNamespace(IInt8EntropyCalibrator2=FakeCalibratorBase)
 GRAPH = "1f" * 32  # the fingerprint of the graph in ``onnx_file``
 
 
@@ -55,15 +68,26 @@ class FakeTensorRT:
         self.io = tuple(io)
         self.precision_used = precision_used
         self.builds: list[Path | None] = []
+        self.dla_cores: list[int] = []
 
-    def build(self, onnx_path, precision, workspace_bytes, timing_cache_path):
+    def build(self, onnx_path, settings, timing_cache_path, calibrator=None):
         self.builds.append(timing_cache_path)
+        if calibrator is not None:  # what TensorRT does with a calibrator
+            cache = calibrator.read_calibration_cache()
+            if cache is None:
+                while calibrator.get_batch(["image"]) is not None:
+                    pass
+                calibrator.write_calibration_cache(b"scales")
         return MAGIC + Path(onnx_path).read_bytes(), self.precision_used
 
-    def deserialize(self, data):
+    def deserialize(self, data, dla_core=-1):
         if not data.startswith(MAGIC):
             raise EngineLoadError("not an engine")
+        self.dla_cores.append(dla_core)
         return data
+
+    def calibrator(self, batches, upload, cache_path):
+        return entropy_calibrator(FAKE_CALIBRATOR_MODULE, batches, upload, cache_path)
 
     def io_tensors(self, engine):
         return self.io
@@ -78,7 +102,7 @@ def onnx_file(tmp_path):
 
 def _load(api, onnx_file, cache_dir, expected_io=IO, graph=GRAPH, stage="segmentation"):
     return load_or_build_engine(
-        stage, onnx_file, graph, cache_dir, "fp16", H100, expected_io, api=api
+        stage, onnx_file, graph, cache_dir, BuildSettings("fp16"), H100, expected_io, api=api
     )
 
 
@@ -112,22 +136,48 @@ def test_auto_falls_back_past_missing_tensorrt(monkeypatch, caplog, edge_random_
     assert "backend tensorrt unavailable (TensorRT is not installed" in caplog.text
 
 
-def _fake_tensorrt_module(version):
+def _fake_tensorrt_module(version, named_tensors=True):
     class Logger:
         WARNING = 2
 
         def __init__(self, severity):
             self.severity = severity
 
-    return types.SimpleNamespace(__version__=version, Logger=Logger)
+    context = types.SimpleNamespace(execute_v2=None)
+    engine = types.SimpleNamespace(get_binding_index=None)
+    if named_tensors:  # TensorRT >= 8.5
+        context.set_tensor_address = context.execute_async_v3 = None
+        engine.num_io_tensors = engine.get_tensor_name = None
+    return types.SimpleNamespace(
+        __version__=version, Logger=Logger, IExecutionContext=context, ICudaEngine=engine
+    )
 
 
-def test_backend_rejects_old_tensorrt_and_non_cuda_devices(monkeypatch, edge_random_model):
+def test_tensorrt_is_detected_by_its_features_not_its_version(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("8.4.3", False))
+    with pytest.raises(ImportError, match=r"8\.4\.3 lacks the named-tensor API .*>= 8\.5"):
+        TensorRTModule.load()
+    for version in ("8.6.1", "10.3.0", "10.13.0"):  # JetPack 6.0, JetPack 6.1/6.2, desktop
+        monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module(version))
+        assert TensorRTModule.load().version == version
+
+
+def test_type_stubs_alone_are_not_tensorrt(monkeypatch, tmp_path):
+    (tmp_path / "tensorrt").mkdir()  # what tensorrt-stubs installs: tensorrt/__init__.pyi
+    (tmp_path / "tensorrt" / "__init__.pyi").write_text("class Builder: ...\n")
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    if importlib.util.find_spec("tensorrt").origin not in (None, "namespace"):
+        pytest.skip("a real TensorRT is installed")
+    assert not tensorrt_installed()
+    assert "tensorrt" not in factory.available_backends("cuda")
+    with pytest.raises(ImportError, match=r"TensorRT is not installed.*only type stubs found"):
+        TensorRTModule.load()
+
+
+def test_backend_rejects_non_cuda_devices(monkeypatch, edge_random_model):
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
-    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("8.6.1"))
-    with pytest.raises(ImportError, match=r"TensorRT >= 10 needed, found 8\.6\.1"):
-        TensorRTBackend(edge_random_model, "cuda")
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("10.3.0"))
     with pytest.raises(ValueError, match="runs on device 'cuda' or 'cuda:N' only, got 'cpu'"):
         TensorRTBackend(edge_random_model, "cpu")
@@ -225,13 +275,19 @@ def test_parser_errors_name_the_failing_node():
 
 
 def _fake_builder_module(version, graph_dtype="float", parses=True):
-    """A ``tensorrt`` stand-in that records what the build configured (TensorRT 10 names)."""
+    """A ``tensorrt`` stand-in that records what the build configured (8.6 / 10.x names)."""
     trt = types.SimpleNamespace(__version__=version, calls=[])
     trt.Logger = _fake_tensorrt_module(version).Logger
-    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32")
-    if version_tuple(version) >= (11, 0):
-        del trt.BuilderFlag.FP16
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
+    trt.BuilderFlag = types.SimpleNamespace(
+        FP16="FP16", TF32="TF32", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK"
+    )
+    trt.DeviceType = types.SimpleNamespace(GPU="gpu", DLA="dla")
+    trt.IInt8EntropyCalibrator2 = FakeCalibratorBase
+    if version_tuple(version) >= (11, 0):  # TensorRT 11 drops weak typing
+        del trt.BuilderFlag.FP16, trt.BuilderFlag.INT8, trt.IInt8EntropyCalibrator2
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+    if version_tuple(version) >= (10, 0):
+        trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED = 1
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
     trt.DataType = types.SimpleNamespace(HALF="half", FLOAT="float")
     output = types.SimpleNamespace(dtype=graph_dtype)
@@ -246,6 +302,10 @@ def _fake_builder_module(version, graph_dtype="float", parses=True):
             return self.data + b"+timings"
 
     class Config:
+        def __setattr__(self, name, value):
+            trt.calls.append(("config", name, value))
+            super().__setattr__(name, value)
+
         def set_memory_pool_limit(self, pool, size):
             trt.calls.append(("pool", pool, size))
 
@@ -298,7 +358,7 @@ def test_build_sets_fp16_flag_before_10_12_and_saves_the_timing_cache(onnx_file,
     trt = _fake_builder_module("10.3.0")
     timing = tmp_path / "timing.cache"
     timing.write_bytes(b"old")
-    data, used = TensorRTModule(trt).build(onnx_file, "fp16", 1 << 20, timing)
+    data, used = TensorRTModule(trt).build(onnx_file, BuildSettings("fp16", 1 << 20), timing)
     assert (data, used) == (b"serialized", "fp16")
     assert ("network", 0) in trt.calls and ("set", "FP16") in trt.calls
     assert ("clear", "TF32") in trt.calls and ("pool", "workspace", 1 << 20) in trt.calls
@@ -309,19 +369,19 @@ def test_build_sets_fp16_flag_before_10_12_and_saves_the_timing_cache(onnx_file,
 def test_build_from_10_12_is_strongly_typed_and_says_fp32(onnx_file, caplog, version):
     trt = _fake_builder_module(version)
     with caplog.at_level(logging.WARNING):
-        data, used = TensorRTModule(trt).build(onnx_file, "fp16", 1 << 20, None)
+        data, used = TensorRTModule(trt).build(onnx_file, BuildSettings("fp16", 1 << 20), None)
     assert data == b"serialized"
     assert used == "fp32" and ("network", 1 << 1) in trt.calls
     assert ("set", "FP16") not in trt.calls
     assert "fp16 asked, engine runs fp32" in caplog.text
     half = _fake_builder_module(version, graph_dtype="half")
-    assert TensorRTModule(half).build(onnx_file, "fp16", 1 << 20, None)[1] == "fp16"
+    assert TensorRTModule(half).build(onnx_file, BuildSettings("fp16"), None)[1] == "fp16"
 
 
 def test_build_of_an_unparsable_graph_names_the_problem(onnx_file):
     trt = _fake_builder_module("10.3.0", parses=False)
     with pytest.raises(EngineBuildError, match=r"could not parse .*unsupported op"):
-        TensorRTModule(trt).build(onnx_file, "fp32", 1 << 20, None)
+        TensorRTModule(trt).build(onnx_file, BuildSettings("fp32"), None)
 
 
 # --- the engine cache ----------------------------------------------------------------------
@@ -485,8 +545,10 @@ def test_missing_onnx_and_unknown_precision_are_clear_errors(onnx_file, tmp_path
     with pytest.raises(FileNotFoundError, match="ONNX graph for stage 'segmentation' not found"):
         _load(FakeTensorRT(), tmp_path / "absent.onnx", tmp_path)
     with pytest.raises(ValueError, match="precision must be one of"):
+        BuildSettings("int4")
+    with pytest.raises(ValueError, match="int8 needs calibration images"):
         load_or_build_engine(
-            "synthesis", onnx_file, GRAPH, tmp_path, "int8", H100, IO, FakeTensorRT()
+            "synthesis", onnx_file, GRAPH, tmp_path, BuildSettings("int8"), H100, IO, FakeTensorRT()
         )
 
 
