@@ -15,6 +15,7 @@ import tempfile
 import types
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -38,7 +39,11 @@ from synboost_ros.backends.tensorrt.cache import (
     gpu_device_info,
     load_or_build_engine,
 )
-from synboost_ros.backends.tensorrt.calibration import entropy_calibrator
+from synboost_ros.backends.tensorrt.calibration import (
+    CalibrationSet,
+    calibration_batches,
+    entropy_calibrator,
+)
 
 H100 = DeviceInfo("NVIDIA H100 80GB HBM3", (9, 0))
 IO = (
@@ -378,6 +383,63 @@ def test_build_from_10_12_is_strongly_typed_and_says_fp32(onnx_file, caplog, ver
     assert TensorRTModule(half).build(onnx_file, BuildSettings("fp16"), None)[1] == "fp16"
 
 
+def test_tensorrt_8_6_networks_are_explicit_batch_and_never_strongly_typed(onnx_file):
+    trt = _fake_builder_module("8.6.1")
+    assert TensorRTModule(trt).build(onnx_file, BuildSettings("fp16"), None)[1] == "fp16"
+    assert ("network", 1 << 0) in trt.calls and ("set", "FP16") in trt.calls
+    fp32 = _fake_builder_module("8.6.1")
+    TensorRTModule(fp32).build(onnx_file, BuildSettings("fp32"), None)
+    assert ("network", 1 << 0) in fp32.calls  # strongly typed asked, absent before 10
+    ten = _fake_builder_module("10.3.0")
+    TensorRTModule(ten).build(onnx_file, BuildSettings("fp32"), None)
+    assert ("network", 1 << 1) in ten.calls  # EXPLICIT_BATCH implied, STRONGLY_TYPED set
+
+
+@pytest.mark.parametrize("version", ["8.6.1", "10.3.0", "10.13.0"])
+def test_int8_on_a_dla_sets_calibrator_device_and_gpu_fallback(onnx_file, version):
+    trt = _fake_builder_module(version)
+    calibrator = object()
+    settings = BuildSettings("int8", dla_core=1)
+    built = TensorRTModule(trt).build(onnx_file, settings, None, calibrator)
+    assert built == (b"serialized", "int8")
+    strongly_typed = 1 << 1
+    ((_, flags),) = [c for c in trt.calls if c[0] == "network"]
+    assert not flags & strongly_typed  # implicit INT8 needs a weakly typed network
+    assert ("set", "INT8") in trt.calls and ("config", "int8_calibrator", calibrator) in trt.calls
+    assert (("set", "FP16") in trt.calls) is (version_tuple(version) < (10, 12))
+    assert ("config", "default_device_type", "dla") in trt.calls
+    assert ("config", "DLA_core", 1) in trt.calls and ("set", "GPU_FALLBACK") in trt.calls
+    gpu = _fake_builder_module(version)
+    TensorRTModule(gpu).build(onnx_file, BuildSettings("fp16"), None)
+    assert not [c for c in gpu.calls if c[0] == "config" or c == ("set", "GPU_FALLBACK")]
+
+
+def test_int8_and_dla_refusals(onnx_file):
+    with pytest.raises(EngineBuildError, match=r"11\.0\.0 has no INT8 calibration"):
+        TensorRTModule(_fake_builder_module("11.0.0")).build(
+            onnx_file, BuildSettings("int8"), None, object()
+        )
+    with pytest.raises(ValueError, match="int8 needs a calibrator"):
+        TensorRTModule(_fake_builder_module("10.3.0")).build(onnx_file, BuildSettings("int8"), None)
+    with pytest.raises(ValueError, match="a DLA runs fp16 or int8 only"):
+        BuildSettings("fp32", dla_core=0)
+
+
+def test_runtime_deserializes_on_the_dla_core(monkeypatch):
+    class Runtime:
+        def __init__(self, logger):
+            self.DLA_core = -1
+
+        def deserialize_cuda_engine(self, data):
+            return ("engine", self.DLA_core)
+
+    trt = _fake_tensorrt_module("8.6.1")
+    trt.Runtime = Runtime
+    api = TensorRTModule(trt)
+    assert api.deserialize(b"x") == ("engine", -1)
+    assert api.deserialize(b"x", dla_core=1) == ("engine", 1)
+
+
 def test_build_of_an_unparsable_graph_names_the_problem(onnx_file):
     trt = _fake_builder_module("10.3.0", parses=False)
     with pytest.raises(EngineBuildError, match=r"could not parse .*unsupported op"):
@@ -550,6 +612,145 @@ def test_missing_onnx_and_unknown_precision_are_clear_errors(onnx_file, tmp_path
         load_or_build_engine(
             "synthesis", onnx_file, GRAPH, tmp_path, BuildSettings("int8"), H100, IO, FakeTensorRT()
         )
+
+
+# --- INT8 calibration ----------------------------------------------------------------------
+
+CAL_INPUTS = (
+    TensorInfo("image", (1, 3, 4, 8), "float32", True),
+    TensorInfo("semantic", (1, 4, 8), "int32", True),
+)
+
+
+def _frame(value):
+    return {
+        "image": np.full((1, 3, 4, 8), value, dtype=np.float64),
+        "semantic": np.full((1, 4, 8), value, dtype=np.int64),
+    }
+
+
+def test_calibration_batches_take_the_engine_shapes_and_dtypes():
+    batches = list(calibration_batches([_frame(1), _frame(2)], CAL_INPUTS))
+    assert [b["image"][0, 0, 0, 0] for b in batches] == [1.0, 2.0]
+    for batch in batches:
+        assert batch["image"].dtype == np.float32 and batch["semantic"].dtype == np.int32
+        assert batch["image"].flags.c_contiguous and batch["semantic"].shape == (1, 4, 8)
+    wrong = dict(_frame(3), image=np.zeros((1, 3, 8, 8)))
+    with pytest.raises(ValueError, match=r"frame 1: input 'image' has shape \(1, 3, 8, 8\)"):
+        list(calibration_batches([_frame(1), wrong], CAL_INPUTS))
+    with pytest.raises(ValueError, match="frame 0 has no input 'semantic'"):
+        list(calibration_batches([{"image": _frame(1)["image"]}], CAL_INPUTS))
+
+
+def test_entropy_calibrator_uploads_each_batch_then_keeps_the_cache(tmp_path):
+    uploaded = []
+
+    def upload(name, array):
+        uploaded.append((name, array.copy()))
+        return 1000 + len(uploaded)
+
+    cache = tmp_path / "stage.calibration"
+    batches = calibration_batches([_frame(1), _frame(2)], CAL_INPUTS)
+    calibrator = entropy_calibrator(FAKE_CALIBRATOR_MODULE, batches, upload, cache)
+    assert isinstance(calibrator, FakeCalibratorBase) and calibrator.get_batch_size() == 1
+    assert calibrator.read_calibration_cache() is None
+    assert calibrator.get_batch(["semantic", "image"]) == [1001, 1002]
+    assert calibrator.get_batch(["image", "semantic"]) == [1003, 1004]
+    assert calibrator.get_batch(["image", "semantic"]) is None
+    assert [name for name, _ in uploaded] == ["semantic", "image", "image", "semantic"]
+    assert uploaded[2][1][0, 0, 0, 0] == 2.0
+    calibrator.write_calibration_cache(memoryview(b"scales"))
+    assert cache.read_bytes() == b"scales"
+    again = entropy_calibrator(FAKE_CALIBRATOR_MODULE, iter(()), upload, cache)
+    assert again.read_calibration_cache() == b"scales"
+
+
+def _calibration_set(digest, asked):
+    def stage_inputs(stage):
+        asked.append(stage)
+        return [{"image": np.zeros((1, 3, 8, 16), np.float32)}] * 3
+
+    return CalibrationSet(digest, stage_inputs)
+
+
+def _load_int8(api, onnx_file, cache_dir, calibration, dla_core=-1):
+    return load_or_build_engine(
+        "segmentation",
+        onnx_file,
+        GRAPH,
+        cache_dir,
+        BuildSettings("int8", dla_core=dla_core),
+        H100,
+        IO,
+        api=api,
+        calibration=calibration,
+        upload=lambda name, array: 1,
+    )
+
+
+def test_int8_engines_and_their_calibration_cache_are_keyed_by_the_image_set(
+    onnx_file, tmp_path, caplog
+):
+    api, asked = FakeTensorRT(precision_used="int8"), []
+    with caplog.at_level(logging.WARNING):
+        first = _load_int8(api, onnx_file, tmp_path, _calibration_set("a" * 64, asked))
+    assert "building TensorRT engines, this takes minutes: stage segmentation" in caplog.text
+    assert asked == ["segmentation"] and first.precision == "int8"
+    calibration_cache = first.path.with_suffix(".calibration")
+    assert calibration_cache.read_bytes() == b"scales"
+    sidecar = json.loads(first.path.with_suffix(".json").read_text())
+    assert sidecar["key"]["options"] == [["calibration", "a" * 64]]
+    _load_int8(api, onnx_file, tmp_path, _calibration_set("a" * 64, asked))
+    assert len(api.builds) == 1  # cache hit
+    first.path.unlink()  # the engine is rebuilt; TensorRT reads the calibration cache
+    _load_int8(api, onnx_file, tmp_path, _calibration_set("a" * 64, asked))
+    assert len(api.builds) == 2 and asked == ["segmentation"]
+    other = _load_int8(api, onnx_file, tmp_path, _calibration_set("b" * 64, asked))
+    assert other.path != first.path and asked == ["segmentation", "segmentation"]
+    on_dla = _load_int8(api, onnx_file, tmp_path, _calibration_set("b" * 64, asked), 0)
+    assert on_dla.path not in (first.path, other.path) and api.dla_cores[-1] == 0
+
+
+def test_keys_without_options_keep_their_old_digest():
+    key = EngineKey.create(**KEY_ARGS)
+    assert "options" not in key.canonical()
+    assert key.digest() == EngineKey.create(**KEY_ARGS, options={}).digest()
+    assert key.digest() != EngineKey.create(**KEY_ARGS, options={"dla_core": "0"}).digest()
+
+
+def test_calibration_images_are_the_pipelines_stage_inputs(edge_random_model, tmp_path):
+    from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from synboost_ros.backends.tensorrt.backend import spec_tensors
+    from synboost_ros.calibration import calibration_set, record_stage_inputs
+    from synboost_ros.export import cached_onnx
+    from synboost_ros.stages import stage_specs
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(3):
+        image = rng.integers(0, 255, (40 + index, 70, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+    (folder / "notes.txt").write_text("not an image")
+    images = calibration_set(edge_random_model, folder, limit=2)
+    assert images.digest == calibration_set(edge_random_model, folder, limit=2).digest
+    assert images.digest != calibration_set(edge_random_model, folder, limit=3).digest
+    specs = stage_specs(edge_random_model.config)
+    for stage, spec in specs.items():
+        frames = images.stage_inputs(stage)
+        batches = list(calibration_batches(frames, spec_tensors(spec)[: len(spec.inputs)]))
+        assert len(batches) == 2
+    backend = OnnxRuntimeBackend(cached_onnx(edge_random_model), "cpu")
+    first = cv2.cvtColor(cv2.imread(str(folder / "0.png")), cv2.COLOR_BGR2RGB)
+    recorded = record_stage_inputs(edge_random_model, [first], backend)
+    for stage in specs:  # the set's first frame is what the pipeline gave each stage for 0.png
+        for name, array in recorded[stage][0].items():
+            np.testing.assert_array_equal(images.stage_inputs(stage)[0][name], array)
+    synthesis = recorded["synthesis"][0]["semantic"]
+    segmentation = backend.run("segmentation", recorded["segmentation"][0])["semantic"]
+    assert set(np.unique(synthesis)) <= set(np.unique(segmentation))  # real upstream outputs
+    with pytest.raises(ValueError, match=r"holds no \.png"):
+        calibration_set(edge_random_model, tmp_path, limit=2)
 
 
 # --- real TensorRT -------------------------------------------------------------------------
