@@ -757,11 +757,7 @@ def test_calibration_images_are_the_pipelines_stage_inputs(edge_random_model, tm
 
 
 def _tensorrt_and_gpu() -> bool:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
+    return tensorrt_installed() and torch.cuda.is_available()
 
 
 def _stage_inputs(spec, config, rng):

@@ -84,6 +84,7 @@ TENSORRT_NAMES: dict[str, str] = {
     "DeviceType.DLA": "8.6: yes",
     "IBuilderConfig.int8_calibrator": "8.6: yes; deprecated from 10.1",
     "IInt8EntropyCalibrator2": "8.6: yes; deprecated from 10.1",
+    "IInt8EntropyCalibrator2.__init__": "8.6: yes (a subclass calls it)",
     "IInt8EntropyCalibrator2.get_batch_size": "8.6: yes",
     "IInt8EntropyCalibrator2.get_batch": "8.6: yes",
     "IInt8EntropyCalibrator2.read_calibration_cache": "8.6: yes",
