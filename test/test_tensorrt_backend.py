@@ -795,3 +795,43 @@ def test_real_edge_engines_match_onnxruntime(edge_random_model, tmp_path, caplog
     with caplog.at_level(logging.WARNING):
         TensorRTBackend(edge_random_model, "cuda", "fp32", cache_dir=tmp_path)
     assert "building the TensorRT" not in caplog.text  # second start loads the cache
+
+
+# --- synboost export tensorrt (build only) -------------------------------------------------
+
+
+def test_export_tensorrt_builds_the_engines_of_the_options_and_exits(
+    monkeypatch, tmp_path, capsys, caplog
+):
+    from synboost_ros.backends import factory as factory_module
+    from synboost_ros.backends.tensorrt import backend as backend_module
+    from synboost_ros.cli.main import main
+
+    made = []
+
+    class Built:
+        def __init__(self, model, device, precision, cache_dir, dla_core, calibration):
+            made.append((device, precision, cache_dir, dla_core, calibration))
+            self.stage_precisions = dict.fromkeys(("segmentation", "synthesis"), "int8")
+            self.stage_engines = {"segmentation": ("/c/s.engine", 61.5), "synthesis": ("/c/y", 1)}
+
+    monkeypatch.setattr(backend_module, "TensorRTBackend", Built)
+    monkeypatch.setattr(factory_module, "resolve_device", lambda device: device)
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    args = ["export", "tensorrt", "--random-weights", "--precision", "int8", "--dla-core", "0"]
+    with caplog.at_level(logging.INFO):
+        code = main([*args, "--calibration", str(images), "--cache-dir", str(tmp_path / "c")])
+    assert code == 0
+    ((device, precision, cache_dir, dla_core, calibration),) = made
+    assert (device, precision, cache_dir, dla_core) == ("cuda", "int8", tmp_path / "c", 0)
+    assert isinstance(calibration, CalibrationSet) and len(calibration.digest) == 64
+    summary = json.loads(capsys.readouterr().out)
+    expected = {"engine": "/c/s.engine", "precision": "int8", "seconds": 61.5}
+    assert summary["segmentation"] == expected
+    assert "building TensorRT engines, this takes minutes" in caplog.text
+    assert "TensorRT engines ready in" in caplog.text
+    assert main(["export", "tensorrt", "--random-weights", "--precision", "int8"]) == 2
+    assert "precision int8 needs calibration" in capsys.readouterr().err
+    assert len(made) == 1
