@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,7 +20,9 @@ from synboost_ros.backends.tensorrt.calibration import (
     calibration_digest,
     calibration_images,
 )
-from synboost_ros.model import SynBoostModel
+
+if TYPE_CHECKING:
+    from synboost_ros.model import SynBoostModel
 
 logger = logging.getLogger(__name__)
 

@@ -141,6 +141,20 @@ def test_auto_falls_back_past_missing_tensorrt(monkeypatch, caplog, edge_random_
     assert "backend tensorrt unavailable (TensorRT is not installed" in caplog.text
 
 
+def test_int8_on_another_backend_runs_fp16_and_says_so(monkeypatch, caplog, edge_random_model):
+    from synboost_ros.backends import onnxruntime_backend
+
+    made = []
+    monkeypatch.setattr(factory, "resolve_device", lambda device: device)
+    monkeypatch.setattr(
+        onnxruntime_backend, "OnnxRuntimeBackend", lambda graphs, device: made.append(device)
+    )
+    with caplog.at_level(logging.WARNING):
+        factory.create_backend(edge_random_model, "onnxruntime", "cuda", "int8")
+    assert made == ["cuda"]
+    assert "int8 needs the TensorRT backend; onnxruntime runs fp16" in caplog.text
+
+
 def _fake_tensorrt_module(version, named_tensors=True):
     class Logger:
         WARNING = 2
