@@ -25,9 +25,9 @@ CONFIG = Path(__file__).resolve().parent.parent / "config" / "anomaly.yaml"
 README = Path(__file__).resolve().parent.parent / "README.md"
 FIXED = {
     "preset", "weights", "random_weights", "backend", "device", "precision", "dla_core",
-    "calibration", "input",
-    "input_qos", "segmentation_height", "segmentation_width", "synthesis_height",
-    "synthesis_width", "publish_synthesized", "self_test", "image_topics", "camera_names",
+    "calibration", "input", "input_qos", "segmentation_height", "segmentation_width",
+    "synthesis_height", "synthesis_width", "publish_synthesized", "build_only", "self_test",
+    "image_topics", "camera_names",
 }  # fmt: skip
 # Left unset in the shipped YAML (commented out): the model's ensemble weights, one camera.
 UNSET_IN_YAML = {"ensemble_weights", "image_topics", "camera_names"}
