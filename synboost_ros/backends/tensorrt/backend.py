@@ -86,7 +86,8 @@ class TensorRTBackend(Backend):
         fingerprint = model_fingerprint(model)
         graphs = cached_onnx(model, fingerprint=fingerprint)
         self._runners: dict[str, EngineRunner] = {}
-        self.stage_engines: dict[str, tuple[str, float]] = {}  # stage -> (engine file, seconds)
+        # stage -> (engine file, None when it could not be saved; seconds to load or build it)
+        self.stage_engines: dict[str, tuple[str | None, float]] = {}
         with torch.cuda.device(self._gpu):
             device_info = gpu_device_info(self._gpu.index)
             self._stream = torch.cuda.Stream()
@@ -106,7 +107,7 @@ class TensorRTBackend(Backend):
                     upload=uploads,
                 )
                 seconds = time.monotonic() - start
-                self.stage_engines[stage] = (str(cached.path), seconds)
+                self.stage_engines[stage] = (cached.path and str(cached.path), seconds)
                 logger.info(
                     "TensorRT %s engine of stage %s ready in %.1f s: %s",
                     cached.precision,
