@@ -8,8 +8,12 @@ Devices: ``auto``, ``cpu``, ``cuda`` (torch's current GPU) or ``cuda:N`` (GPU N,
 them); ``device_kind`` and ``cuda_index`` split a device name without importing torch.
 
 Precision rule (``resolve_precision``): ``auto``, the default, runs fp16 on a CUDA device and
-fp32 on the CPU; fp16 asked for on the CPU runs fp32, with one log line. The backends report
-the precision that actually runs (``synboost bench``, the node's diagnostics).
+fp32 on the CPU; fp16 or int8 asked for on the CPU runs fp32, with one log line. int8 is
+TensorRT's (entropy calibration on the ``calibration`` images); other backends run it as fp16.
+The backends report the precision that actually runs (``synboost bench``, the diagnostics).
+
+Jetson options (TensorRT only): ``dla_core`` (-1 = GPU; 0 or 1 = that DLA core, with GPU
+fallback for the layers it cannot run) and ``calibration`` (a folder of images for int8).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from synboost_ros.ensemble import ENSEMBLE_INPUTS, validate_weights
 
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-PRECISION_CHOICES = ("auto", "fp32", "fp16")
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "int8")
+MAX_DLA_CORE = 1  # Jetson AGX Orin and Orin NX have two DLA cores; Orin Nano none
 DEFAULT_PRESET = "edge"
 SIZE_MULTIPLE = 32  # ICNet's coarsest stride and the edge SPADE generator's upsampling factor
 MAX_SIDE = 4096
@@ -34,8 +39,8 @@ SIZE_STAGES = ("segmentation", "synthesis")
 # Precision that runs, by resolved device and requested precision (a new precision, e.g. bf16
 # on CPUs, is one more choice and one more entry per device).
 RUN_PRECISION: dict[str, dict[str, str]] = {
-    "cpu": {"auto": "fp32", "fp32": "fp32", "fp16": "fp32"},
-    "cuda": {"auto": "fp16", "fp32": "fp32", "fp16": "fp16"},
+    "cpu": {"auto": "fp32", "fp32": "fp32", "fp16": "fp32", "int8": "fp32"},
+    "cuda": {"auto": "fp16", "fp32": "fp32", "fp16": "fp16", "int8": "int8"},
 }
 
 logger = logging.getLogger(__name__)
@@ -169,10 +174,23 @@ class ModelOptions:
     )
     precision: str = option(
         "auto",
-        "precision; auto = fp16 on cuda, fp32 on the CPU; fp16 on the CPU runs fp32 "
-        "(diagnostics and bench report what ran)",
+        "precision; auto = fp16 on cuda, fp32 on the CPU; fp16 on the CPU runs fp32; "
+        "int8 = TensorRT with calibration (diagnostics and bench report what ran)",
         read_only=True,
         choices=PRECISION_CHOICES,
+    )
+    dla_core: int = option(
+        -1,
+        "TensorRT: DLA core to build the engines for (Jetson AGX Orin / Orin NX), layers it "
+        "cannot run fall back to the GPU; -1 = GPU",
+        read_only=True,
+        low=-1,
+        high=MAX_DLA_CORE,
+    )
+    calibration: str = option(
+        "",
+        "TensorRT int8: folder of images for entropy calibration (cached with the engines)",
+        read_only=True,
     )
     segmentation_height: int = _side("segmentation", 0)
     segmentation_width: int = _side("segmentation", 1)
@@ -217,6 +235,10 @@ class ModelOptions:
                 validate_weights(self.ensemble_weights)
             except ValueError as error:
                 problems.append(str(error))
+        if (self.precision == "int8") != bool(self.calibration):
+            problems.append("precision int8 needs calibration (a folder of images), and only it")
+        if self.dla_core >= 0 and self.precision not in ("auto", "fp16", "int8"):
+            problems.append(f"dla_core runs fp16 or int8 only; got precision {self.precision}")
         for group in sorted({f.metadata["spec"].exclusive for f in fields} - {""}):
             given = [
                 f.name
@@ -236,6 +258,8 @@ class ModelOptions:
             "backend": self.backend,
             "device": self.device,
             "precision": self.precision,
+            "dla_core": self.dla_core,
+            "calibration": self.calibration or None,
             "ensemble_weights": self.ensemble_weights,
             "segmentation_size": self.segmentation_size,
             "synthesis_size": self.synthesis_size,

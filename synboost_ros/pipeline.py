@@ -12,6 +12,7 @@ import numpy as np
 
 from synboost_ros.backends.base import Backend
 from synboost_ros.backends.factory import create_backend, resolve_device
+from synboost_ros.calibration import calibration_set
 from synboost_ros.config import PipelineConfig, Size
 from synboost_ros.ensemble import validate_weights
 from synboost_ros.model_loading import load_or_random_model
@@ -76,6 +77,8 @@ class AnomalyPipeline:
         backend: str = DEFAULT_OPTIONS.backend,
         device: str = DEFAULT_OPTIONS.device,
         precision: str = DEFAULT_OPTIONS.precision,
+        dla_core: int = DEFAULT_OPTIONS.dla_core,
+        calibration: str | Path | None = None,
         ensemble_weights: Sequence[float] | None = None,
         segmentation_size: Size | None = None,
         synthesis_size: Size | None = None,
@@ -90,7 +93,10 @@ class AnomalyPipeline:
         model = load_or_random_model(
             preset, weights, random_weights, segmentation_size, synthesis_size
         )
-        pipeline = cls(model.config, create_backend(model, backend, device, precision))
+        images = calibration_set(model, calibration) if calibration else None
+        pipeline = cls(
+            model.config, create_backend(model, backend, device, precision, dla_core, images)
+        )
         if ensemble_weights is not None:
             pipeline.set_ensemble_weights(ensemble_weights)
         return pipeline

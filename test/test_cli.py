@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 import torch
 
 from synboost_ros import model_loading
+from synboost_ros.backends.tensorrt.api import tensorrt_installed
 from synboost_ros.cli.main import main
 from synboost_ros.config import MODEL_PARTS, get_preset
 from synboost_ros.weights import MANIFEST_NAME, Manifest
@@ -146,9 +146,7 @@ MISSING = [
     pytest.param(
         ["--backend", "tensorrt"],
         "backend tensorrt: TensorRT is not installed",
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed"
-        ),
+        marks=pytest.mark.skipif(tensorrt_installed(), reason="TensorRT is installed"),
         id="tensorrt",
     ),
 ]

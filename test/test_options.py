@@ -35,6 +35,7 @@ def model_parser(names=MODEL_OPTION_NAMES) -> argparse.ArgumentParser:
         ("fp16", "cuda", "fp16"),
         ("fp32", "cuda", "fp32"),
         ("fp32", "cpu", "fp32"),
+        ("int8", "cuda:1", "int8"),
     ],
 )
 def test_precision_rule(precision, device, runs, caplog):
@@ -53,7 +54,7 @@ def test_fp16_on_the_cpu_runs_fp32_with_one_log_line(caplog):
 
 def test_precision_rule_refuses_unknown_names():
     with pytest.raises(ValueError, match="precision must be one of"):
-        resolve_precision("int8", "cpu")
+        resolve_precision("bf16", "cpu")
     with pytest.raises(ValueError, match="device must be one of"):
         resolve_precision("auto", "auto")  # the device is resolved first
 
@@ -97,7 +98,7 @@ def test_every_model_option_becomes_a_flag():
 
 def test_flags_take_the_choices_of_the_schema(capsys):
     parser = model_parser()
-    for flag, value in (("--precision", "int8"), ("--preset", "huge")):
+    for flag, value in (("--precision", "bf16"), ("--preset", "huge")):
         with pytest.raises(SystemExit):
             parser.parse_args([flag, value])
         assert "invalid choice" in capsys.readouterr().err
@@ -157,3 +158,33 @@ def test_positive_int():
     assert positive_int("3") == 3
     with pytest.raises(argparse.ArgumentTypeError, match="positive integer"):
         positive_int("0")
+
+
+def test_jetson_options_come_from_the_schema_and_are_checked_together():
+    args = model_parser().parse_args(
+        ["--precision", "int8", "--calibration", "/images", "--dla-core", "1"]
+    )
+    options = model_options(args)
+    assert (options.precision, options.calibration, options.dla_core) == ("int8", "/images", 1)
+    assert options.pipeline_arguments()["dla_core"] == 1
+    assert options.pipeline_arguments()["calibration"] == "/images"
+    assert DEFAULT_OPTIONS.pipeline_arguments()["calibration"] is None
+    assert DEFAULT_OPTIONS.dla_core == -1
+    problems = {
+        "int8 without images": ModelOptions(precision="int8"),
+        "images without int8": ModelOptions(calibration="/images"),
+        "fp32 on a DLA": ModelOptions(precision="fp32", dla_core=0),
+        "no such DLA core": ModelOptions(dla_core=2),
+    }
+    found = {name: options.problems() for name, options in problems.items()}
+    assert found == {
+        "int8 without images": [
+            "precision int8 needs calibration (a folder of images), and only it"
+        ],
+        "images without int8": [
+            "precision int8 needs calibration (a folder of images), and only it"
+        ],
+        "fp32 on a DLA": ["dla_core runs fp16 or int8 only; got precision fp32"],
+        "no such DLA core": ["dla_core must be <= 1; got 2"],
+    }
+    assert ModelOptions(precision="int8", calibration="/images", dla_core=0).problems() == []

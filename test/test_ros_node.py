@@ -853,3 +853,36 @@ def test_compressed_input_follows_the_base_topic_remap(remaps, expected):
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_build_only_creates_the_pipeline_subscribes_nothing_and_main_exits_0(monkeypatch):
+    from synboost_ros.ros import node as node_module
+
+    created: list = []
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = AnomalyNode(
+            "sbbuild",
+            context=context,
+            pipeline_factory=pipeline_factory(created),
+            parameter_overrides=overrides(build_only=True),
+        )
+        try:
+            assert node.built_only and len(created) == 1
+            assert list(node.subscriptions) == [] and list(node.timers) == []
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+
+    class Built:
+        built_only = True
+        destroyed = False
+
+        def destroy_node(self):
+            Built.destroyed = True
+
+    monkeypatch.setattr(node_module, "AnomalyNode", Built)
+    monkeypatch.setattr(node_module.rclpy, "init", lambda **kwargs: None)
+    assert node_module.main(["anomaly_node"]) == 0 and Built.destroyed

@@ -24,10 +24,10 @@ from synboost_ros.ros.parameters import (
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "anomaly.yaml"
 README = Path(__file__).resolve().parent.parent / "README.md"
 FIXED = {
-    "preset", "weights", "random_weights", "backend", "device", "precision", "input",
-    "input_qos", "input_depth", "output_depth", "segmentation_height", "segmentation_width",
-    "synthesis_height", "synthesis_width", "publish_synthesized", "self_test", "image_topics",
-    "camera_names",
+    "preset", "weights", "random_weights", "backend", "device", "precision", "dla_core",
+    "calibration", "input", "input_qos", "input_depth", "output_depth", "segmentation_height",
+    "segmentation_width", "synthesis_height", "synthesis_width", "publish_synthesized",
+    "build_only", "self_test", "image_topics", "camera_names",
 }  # fmt: skip
 # Left unset in the shipped YAML (commented out): the model's ensemble weights, one camera.
 UNSET_IN_YAML = {"ensemble_weights", "image_topics", "camera_names"}
@@ -71,7 +71,7 @@ def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
         ({"preset": "huge"}, ["preset must be one of light, edge", "'huge'"]),
         ({"backend": "tpu"}, ["backend must be one of", "'tpu'"]),
         ({"device": "gpu"}, ["device must be one of auto, cpu, cuda"]),
-        ({"precision": "int8"}, ["precision must be one of"]),
+        ({"precision": "bf16"}, ["precision must be one of"]),
         ({"input": "ros"}, ["input must be one of raw, compressed"]),
         ({"input_qos": "best"}, ["input_qos must be one of auto, sensor_data, reliable"]),
         ({"segmentation_height": 100, "segmentation_width": 192}, ["multiple of 32", "100"]),
@@ -135,6 +135,8 @@ def test_pipeline_arguments():
         "backend": "auto",
         "device": "auto",
         "precision": "auto",
+        "dla_core": -1,
+        "calibration": None,
         "ensemble_weights": None,
         "segmentation_size": None,
         "synthesis_size": None,

@@ -7,6 +7,7 @@ The cache tests drive ``load_or_build_engine`` through a minimal fake ``TensorRT
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -14,6 +15,7 @@ import tempfile
 import types
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -26,15 +28,21 @@ from synboost_ros.backends.tensorrt.api import (
     TensorInfo,
     TensorRTModule,
     fp16_builder_flag_usable,
+    tensorrt_installed,
     version_tuple,
 )
-from synboost_ros.backends.tensorrt.build import EngineBuildError, parser_errors
+from synboost_ros.backends.tensorrt.build import BuildSettings, EngineBuildError, parser_errors
 from synboost_ros.backends.tensorrt.cache import (
     DeviceInfo,
     EngineKey,
     engine_cache_key,
     gpu_device_info,
     load_or_build_engine,
+)
+from synboost_ros.backends.tensorrt.calibration import (
+    CalibrationSet,
+    calibration_batches,
+    entropy_calibrator,
 )
 
 H100 = DeviceInfo("NVIDIA H100 80GB HBM3", (9, 0))
@@ -43,6 +51,16 @@ IO = (
     TensorInfo("semantic", (1, 8, 16), "int32", False),
 )
 MAGIC = b"FAKE-ENGINE:"
+
+
+class FakeCalibratorBase:
+    """Stands in for ``tensorrt.IInt8EntropyCalibrator2`` (a pybind11 base class)."""
+
+    def __init__(self):
+        pass
+
+
+FAKE_CALIBRATOR_MODULE = types.SimpleNamespace(IInt8EntropyCalibrator2=FakeCalibratorBase)
 GRAPH = "1f" * 32  # the fingerprint of the graph in ``onnx_file``
 
 
@@ -55,15 +73,26 @@ class FakeTensorRT:
         self.io = tuple(io)
         self.precision_used = precision_used
         self.builds: list[Path | None] = []
+        self.dla_cores: list[int] = []
 
-    def build(self, onnx_path, precision, workspace_bytes, timing_cache_path):
+    def build(self, onnx_path, settings, timing_cache_path, calibrator=None):
         self.builds.append(timing_cache_path)
+        if calibrator is not None:  # what TensorRT does with a calibrator
+            cache = calibrator.read_calibration_cache()
+            if cache is None:
+                while calibrator.get_batch(["image"]) is not None:
+                    pass
+                calibrator.write_calibration_cache(b"scales")
         return MAGIC + Path(onnx_path).read_bytes(), self.precision_used
 
-    def deserialize(self, data):
+    def deserialize(self, data, dla_core=-1):
         if not data.startswith(MAGIC):
             raise EngineLoadError("not an engine")
+        self.dla_cores.append(dla_core)
         return data
+
+    def calibrator(self, batches, upload, cache_path):
+        return entropy_calibrator(FAKE_CALIBRATOR_MODULE, batches, upload, cache_path)
 
     def io_tensors(self, engine):
         return self.io
@@ -78,7 +107,7 @@ def onnx_file(tmp_path):
 
 def _load(api, onnx_file, cache_dir, expected_io=IO, graph=GRAPH, stage="segmentation"):
     return load_or_build_engine(
-        stage, onnx_file, graph, cache_dir, "fp16", H100, expected_io, api=api
+        stage, onnx_file, graph, cache_dir, BuildSettings("fp16"), H100, expected_io, api=api
     )
 
 
@@ -112,22 +141,62 @@ def test_auto_falls_back_past_missing_tensorrt(monkeypatch, caplog, edge_random_
     assert "backend tensorrt unavailable (TensorRT is not installed" in caplog.text
 
 
-def _fake_tensorrt_module(version):
+def test_int8_on_another_backend_runs_fp16_and_says_so(monkeypatch, caplog, edge_random_model):
+    from synboost_ros.backends import onnxruntime_backend
+
+    made = []
+    monkeypatch.setattr(factory, "resolve_device", lambda device: device)
+    monkeypatch.setattr(
+        onnxruntime_backend, "OnnxRuntimeBackend", lambda graphs, device: made.append(device)
+    )
+    with caplog.at_level(logging.WARNING):
+        factory.create_backend(edge_random_model, "onnxruntime", "cuda", "int8")
+    assert made == ["cuda"]
+    assert "int8 needs the TensorRT backend; onnxruntime runs fp16" in caplog.text
+
+
+def _fake_tensorrt_module(version, named_tensors=True):
     class Logger:
         WARNING = 2
 
         def __init__(self, severity):
             self.severity = severity
 
-    return types.SimpleNamespace(__version__=version, Logger=Logger)
+    context = types.SimpleNamespace(execute_v2=None)
+    engine = types.SimpleNamespace(get_binding_index=None)
+    if named_tensors:  # TensorRT >= 8.5
+        context.set_tensor_address = context.execute_async_v3 = None
+        engine.num_io_tensors = engine.get_tensor_name = None
+    return types.SimpleNamespace(
+        __version__=version, Logger=Logger, IExecutionContext=context, ICudaEngine=engine
+    )
 
 
-def test_backend_rejects_old_tensorrt_and_non_cuda_devices(monkeypatch, edge_random_model):
+def test_tensorrt_is_detected_by_its_features_not_its_version(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("8.4.3", False))
+    with pytest.raises(ImportError, match=r"8\.4\.3 lacks the named-tensor API .*>= 8\.5"):
+        TensorRTModule.load()
+    for version in ("8.6.1", "10.3.0", "10.13.0"):  # JetPack 6.0, JetPack 6.1/6.2, desktop
+        monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module(version))
+        assert TensorRTModule.load().version == version
+
+
+def test_type_stubs_alone_are_not_tensorrt(monkeypatch, tmp_path):
+    (tmp_path / "tensorrt").mkdir()  # what tensorrt-stubs installs: tensorrt/__init__.pyi
+    (tmp_path / "tensorrt" / "__init__.pyi").write_text("class Builder: ...\n")
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    if importlib.util.find_spec("tensorrt").origin not in (None, "namespace"):
+        pytest.skip("a real TensorRT is installed")
+    assert not tensorrt_installed()
+    assert "tensorrt" not in factory.available_backends("cuda")
+    with pytest.raises(ImportError, match=r"TensorRT is not installed.*only type stubs found"):
+        TensorRTModule.load()
+
+
+def test_backend_rejects_non_cuda_devices(monkeypatch, edge_random_model):
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
-    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("8.6.1"))
-    with pytest.raises(ImportError, match=r"TensorRT >= 10 needed, found 8\.6\.1"):
-        TensorRTBackend(edge_random_model, "cuda")
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("10.3.0"))
     with pytest.raises(ValueError, match="runs on device 'cuda' or 'cuda:N' only, got 'cpu'"):
         TensorRTBackend(edge_random_model, "cpu")
@@ -225,13 +294,19 @@ def test_parser_errors_name_the_failing_node():
 
 
 def _fake_builder_module(version, graph_dtype="float", parses=True):
-    """A ``tensorrt`` stand-in that records what the build configured (TensorRT 10 names)."""
+    """A ``tensorrt`` stand-in that records what the build configured (8.6 / 10.x names)."""
     trt = types.SimpleNamespace(__version__=version, calls=[])
     trt.Logger = _fake_tensorrt_module(version).Logger
-    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32")
-    if version_tuple(version) >= (11, 0):
-        del trt.BuilderFlag.FP16
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
+    trt.BuilderFlag = types.SimpleNamespace(
+        FP16="FP16", TF32="TF32", INT8="INT8", GPU_FALLBACK="GPU_FALLBACK"
+    )
+    trt.DeviceType = types.SimpleNamespace(GPU="gpu", DLA="dla")
+    trt.IInt8EntropyCalibrator2 = FakeCalibratorBase
+    if version_tuple(version) >= (11, 0):  # TensorRT 11 drops weak typing
+        del trt.BuilderFlag.FP16, trt.BuilderFlag.INT8, trt.IInt8EntropyCalibrator2
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+    if version_tuple(version) >= (10, 0):
+        trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED = 1
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
     trt.DataType = types.SimpleNamespace(HALF="half", FLOAT="float")
     output = types.SimpleNamespace(dtype=graph_dtype)
@@ -246,6 +321,10 @@ def _fake_builder_module(version, graph_dtype="float", parses=True):
             return self.data + b"+timings"
 
     class Config:
+        def __setattr__(self, name, value):
+            trt.calls.append(("config", name, value))
+            super().__setattr__(name, value)
+
         def set_memory_pool_limit(self, pool, size):
             trt.calls.append(("pool", pool, size))
 
@@ -298,7 +377,7 @@ def test_build_sets_fp16_flag_before_10_12_and_saves_the_timing_cache(onnx_file,
     trt = _fake_builder_module("10.3.0")
     timing = tmp_path / "timing.cache"
     timing.write_bytes(b"old")
-    data, used = TensorRTModule(trt).build(onnx_file, "fp16", 1 << 20, timing)
+    data, used = TensorRTModule(trt).build(onnx_file, BuildSettings("fp16", 1 << 20), timing)
     assert (data, used) == (b"serialized", "fp16")
     assert ("network", 0) in trt.calls and ("set", "FP16") in trt.calls
     assert ("clear", "TF32") in trt.calls and ("pool", "workspace", 1 << 20) in trt.calls
@@ -309,19 +388,76 @@ def test_build_sets_fp16_flag_before_10_12_and_saves_the_timing_cache(onnx_file,
 def test_build_from_10_12_is_strongly_typed_and_says_fp32(onnx_file, caplog, version):
     trt = _fake_builder_module(version)
     with caplog.at_level(logging.WARNING):
-        data, used = TensorRTModule(trt).build(onnx_file, "fp16", 1 << 20, None)
+        data, used = TensorRTModule(trt).build(onnx_file, BuildSettings("fp16", 1 << 20), None)
     assert data == b"serialized"
     assert used == "fp32" and ("network", 1 << 1) in trt.calls
     assert ("set", "FP16") not in trt.calls
     assert "fp16 asked, engine runs fp32" in caplog.text
     half = _fake_builder_module(version, graph_dtype="half")
-    assert TensorRTModule(half).build(onnx_file, "fp16", 1 << 20, None)[1] == "fp16"
+    assert TensorRTModule(half).build(onnx_file, BuildSettings("fp16"), None)[1] == "fp16"
+
+
+def test_tensorrt_8_6_networks_are_explicit_batch_and_never_strongly_typed(onnx_file):
+    trt = _fake_builder_module("8.6.1")
+    assert TensorRTModule(trt).build(onnx_file, BuildSettings("fp16"), None)[1] == "fp16"
+    assert ("network", 1 << 0) in trt.calls and ("set", "FP16") in trt.calls
+    fp32 = _fake_builder_module("8.6.1")
+    TensorRTModule(fp32).build(onnx_file, BuildSettings("fp32"), None)
+    assert ("network", 1 << 0) in fp32.calls  # strongly typed asked, absent before 10
+    ten = _fake_builder_module("10.3.0")
+    TensorRTModule(ten).build(onnx_file, BuildSettings("fp32"), None)
+    assert ("network", 1 << 1) in ten.calls  # EXPLICIT_BATCH implied, STRONGLY_TYPED set
+
+
+@pytest.mark.parametrize("version", ["8.6.1", "10.3.0", "10.13.0"])
+def test_int8_on_a_dla_sets_calibrator_device_and_gpu_fallback(onnx_file, version):
+    trt = _fake_builder_module(version)
+    calibrator = object()
+    settings = BuildSettings("int8", dla_core=1)
+    built = TensorRTModule(trt).build(onnx_file, settings, None, calibrator)
+    assert built == (b"serialized", "int8")
+    strongly_typed = 1 << 1
+    ((_, flags),) = [c for c in trt.calls if c[0] == "network"]
+    assert not flags & strongly_typed  # implicit INT8 needs a weakly typed network
+    assert ("set", "INT8") in trt.calls and ("config", "int8_calibrator", calibrator) in trt.calls
+    assert (("set", "FP16") in trt.calls) is (version_tuple(version) < (10, 12))
+    assert ("config", "default_device_type", "dla") in trt.calls
+    assert ("config", "DLA_core", 1) in trt.calls and ("set", "GPU_FALLBACK") in trt.calls
+    gpu = _fake_builder_module(version)
+    TensorRTModule(gpu).build(onnx_file, BuildSettings("fp16"), None)
+    assert not [c for c in gpu.calls if c[0] == "config" or c == ("set", "GPU_FALLBACK")]
+
+
+def test_int8_and_dla_refusals(onnx_file):
+    with pytest.raises(EngineBuildError, match=r"11\.0\.0 has no INT8 calibration"):
+        TensorRTModule(_fake_builder_module("11.0.0")).build(
+            onnx_file, BuildSettings("int8"), None, object()
+        )
+    with pytest.raises(ValueError, match="int8 needs a calibrator"):
+        TensorRTModule(_fake_builder_module("10.3.0")).build(onnx_file, BuildSettings("int8"), None)
+    with pytest.raises(ValueError, match="a DLA runs fp16 or int8 only"):
+        BuildSettings("fp32", dla_core=0)
+
+
+def test_runtime_deserializes_on_the_dla_core(monkeypatch):
+    class Runtime:
+        def __init__(self, logger):
+            self.DLA_core = -1
+
+        def deserialize_cuda_engine(self, data):
+            return ("engine", self.DLA_core)
+
+    trt = _fake_tensorrt_module("8.6.1")
+    trt.Runtime = Runtime
+    api = TensorRTModule(trt)
+    assert api.deserialize(b"x") == ("engine", -1)
+    assert api.deserialize(b"x", dla_core=1) == ("engine", 1)
 
 
 def test_build_of_an_unparsable_graph_names_the_problem(onnx_file):
     trt = _fake_builder_module("10.3.0", parses=False)
     with pytest.raises(EngineBuildError, match=r"could not parse .*unsupported op"):
-        TensorRTModule(trt).build(onnx_file, "fp32", 1 << 20, None)
+        TensorRTModule(trt).build(onnx_file, BuildSettings("fp32"), None)
 
 
 # --- the engine cache ----------------------------------------------------------------------
@@ -485,20 +621,157 @@ def test_missing_onnx_and_unknown_precision_are_clear_errors(onnx_file, tmp_path
     with pytest.raises(FileNotFoundError, match="ONNX graph for stage 'segmentation' not found"):
         _load(FakeTensorRT(), tmp_path / "absent.onnx", tmp_path)
     with pytest.raises(ValueError, match="precision must be one of"):
+        BuildSettings("int4")
+    with pytest.raises(ValueError, match="int8 needs calibration images"):
         load_or_build_engine(
-            "synthesis", onnx_file, GRAPH, tmp_path, "int8", H100, IO, FakeTensorRT()
+            "synthesis", onnx_file, GRAPH, tmp_path, BuildSettings("int8"), H100, IO, FakeTensorRT()
         )
+
+
+# --- INT8 calibration ----------------------------------------------------------------------
+
+CAL_INPUTS = (
+    TensorInfo("image", (1, 3, 4, 8), "float32", True),
+    TensorInfo("semantic", (1, 4, 8), "int32", True),
+)
+
+
+def _frame(value):
+    return {
+        "image": np.full((1, 3, 4, 8), value, dtype=np.float64),
+        "semantic": np.full((1, 4, 8), value, dtype=np.int64),
+    }
+
+
+def test_calibration_batches_take_the_engine_shapes_and_dtypes():
+    batches = list(calibration_batches([_frame(1), _frame(2)], CAL_INPUTS))
+    assert [b["image"][0, 0, 0, 0] for b in batches] == [1.0, 2.0]
+    for batch in batches:
+        assert batch["image"].dtype == np.float32 and batch["semantic"].dtype == np.int32
+        assert batch["image"].flags.c_contiguous and batch["semantic"].shape == (1, 4, 8)
+    wrong = dict(_frame(3), image=np.zeros((1, 3, 8, 8)))
+    with pytest.raises(ValueError, match=r"frame 1: input 'image' has shape \(1, 3, 8, 8\)"):
+        list(calibration_batches([_frame(1), wrong], CAL_INPUTS))
+    with pytest.raises(ValueError, match="frame 0 has no input 'semantic'"):
+        list(calibration_batches([{"image": _frame(1)["image"]}], CAL_INPUTS))
+
+
+def test_entropy_calibrator_uploads_each_batch_then_keeps_the_cache(tmp_path):
+    uploaded = []
+
+    def upload(name, array):
+        uploaded.append((name, array.copy()))
+        return 1000 + len(uploaded)
+
+    cache = tmp_path / "stage.calibration"
+    batches = calibration_batches([_frame(1), _frame(2)], CAL_INPUTS)
+    calibrator = entropy_calibrator(FAKE_CALIBRATOR_MODULE, batches, upload, cache)
+    assert isinstance(calibrator, FakeCalibratorBase) and calibrator.get_batch_size() == 1
+    assert calibrator.read_calibration_cache() is None
+    assert calibrator.get_batch(["semantic", "image"]) == [1001, 1002]
+    assert calibrator.get_batch(["image", "semantic"]) == [1003, 1004]
+    assert calibrator.get_batch(["image", "semantic"]) is None
+    assert [name for name, _ in uploaded] == ["semantic", "image", "image", "semantic"]
+    assert uploaded[2][1][0, 0, 0, 0] == 2.0
+    calibrator.write_calibration_cache(memoryview(b"scales"))
+    assert cache.read_bytes() == b"scales"
+    again = entropy_calibrator(FAKE_CALIBRATOR_MODULE, iter(()), upload, cache)
+    assert again.read_calibration_cache() == b"scales"
+
+
+def _calibration_set(digest, asked):
+    def stage_inputs(stage):
+        asked.append(stage)
+        return [{"image": np.zeros((1, 3, 8, 16), np.float32)}] * 3
+
+    return CalibrationSet(digest, stage_inputs)
+
+
+def _load_int8(api, onnx_file, cache_dir, calibration, dla_core=-1):
+    return load_or_build_engine(
+        "segmentation",
+        onnx_file,
+        GRAPH,
+        cache_dir,
+        BuildSettings("int8", dla_core=dla_core),
+        H100,
+        IO,
+        api=api,
+        calibration=calibration,
+        upload=lambda name, array: 1,
+    )
+
+
+def test_int8_engines_and_their_calibration_cache_are_keyed_by_the_image_set(
+    onnx_file, tmp_path, caplog
+):
+    api, asked = FakeTensorRT(precision_used="int8"), []
+    with caplog.at_level(logging.WARNING):
+        first = _load_int8(api, onnx_file, tmp_path, _calibration_set("a" * 64, asked))
+    assert "building TensorRT engines, this takes minutes: stage segmentation" in caplog.text
+    assert asked == ["segmentation"] and first.precision == "int8"
+    calibration_cache = first.path.with_suffix(".calibration")
+    assert calibration_cache.read_bytes() == b"scales"
+    sidecar = json.loads(first.path.with_suffix(".json").read_text())
+    assert sidecar["key"]["options"] == [["calibration", "a" * 64]]
+    _load_int8(api, onnx_file, tmp_path, _calibration_set("a" * 64, asked))
+    assert len(api.builds) == 1  # cache hit
+    first.path.unlink()  # the engine is rebuilt; TensorRT reads the calibration cache
+    _load_int8(api, onnx_file, tmp_path, _calibration_set("a" * 64, asked))
+    assert len(api.builds) == 2 and asked == ["segmentation"]
+    other = _load_int8(api, onnx_file, tmp_path, _calibration_set("b" * 64, asked))
+    assert other.path != first.path and asked == ["segmentation", "segmentation"]
+    on_dla = _load_int8(api, onnx_file, tmp_path, _calibration_set("b" * 64, asked), 0)
+    assert on_dla.path not in (first.path, other.path) and api.dla_cores[-1] == 0
+
+
+def test_keys_without_options_keep_their_old_digest():
+    key = EngineKey.create(**KEY_ARGS)
+    assert "options" not in key.canonical()
+    assert key.digest() == EngineKey.create(**KEY_ARGS, options={}).digest()
+    assert key.digest() != EngineKey.create(**KEY_ARGS, options={"dla_core": "0"}).digest()
+
+
+def test_calibration_images_are_the_pipelines_stage_inputs(edge_random_model, tmp_path):
+    from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from synboost_ros.backends.tensorrt.backend import spec_tensors
+    from synboost_ros.calibration import calibration_set, record_stage_inputs
+    from synboost_ros.export import cached_onnx
+    from synboost_ros.stages import stage_specs
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(3):
+        image = rng.integers(0, 255, (40 + index, 70, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+    (folder / "notes.txt").write_text("not an image")
+    images = calibration_set(edge_random_model, folder, limit=2)
+    assert images.digest == calibration_set(edge_random_model, folder, limit=2).digest
+    assert images.digest != calibration_set(edge_random_model, folder, limit=3).digest
+    specs = stage_specs(edge_random_model.config)
+    for stage, spec in specs.items():
+        frames = images.stage_inputs(stage)
+        batches = list(calibration_batches(frames, spec_tensors(spec)[: len(spec.inputs)]))
+        assert len(batches) == 2
+    backend = OnnxRuntimeBackend(cached_onnx(edge_random_model), "cpu")
+    first = cv2.cvtColor(cv2.imread(str(folder / "0.png")), cv2.COLOR_BGR2RGB)
+    recorded = record_stage_inputs(edge_random_model, [first], backend)
+    for stage in specs:  # the set's first frame is what the pipeline gave each stage for 0.png
+        for name, array in recorded[stage][0].items():
+            np.testing.assert_array_equal(images.stage_inputs(stage)[0][name], array)
+    synthesis = recorded["synthesis"][0]["semantic"]
+    segmentation = backend.run("segmentation", recorded["segmentation"][0])["semantic"]
+    assert set(np.unique(synthesis)) <= set(np.unique(segmentation))  # real upstream outputs
+    with pytest.raises(ValueError, match=r"holds no \.png"):
+        calibration_set(edge_random_model, tmp_path, limit=2)
 
 
 # --- real TensorRT -------------------------------------------------------------------------
 
 
 def _tensorrt_and_gpu() -> bool:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
+    return tensorrt_installed() and torch.cuda.is_available()
 
 
 def _stage_inputs(spec, config, rng):
@@ -536,3 +809,43 @@ def test_real_edge_engines_match_onnxruntime(edge_random_model, tmp_path, caplog
     with caplog.at_level(logging.WARNING):
         TensorRTBackend(edge_random_model, "cuda", "fp32", cache_dir=tmp_path)
     assert "building the TensorRT" not in caplog.text  # second start loads the cache
+
+
+# --- synboost export tensorrt (build only) -------------------------------------------------
+
+
+def test_export_tensorrt_builds_the_engines_of_the_options_and_exits(
+    monkeypatch, tmp_path, capsys, caplog
+):
+    from synboost_ros.backends import factory as factory_module
+    from synboost_ros.backends.tensorrt import backend as backend_module
+    from synboost_ros.cli.main import main
+
+    made = []
+
+    class Built:
+        def __init__(self, model, device, precision, cache_dir, dla_core, calibration):
+            made.append((device, precision, cache_dir, dla_core, calibration))
+            self.stage_precisions = dict.fromkeys(("segmentation", "synthesis"), "int8")
+            self.stage_engines = {"segmentation": ("/c/s.engine", 61.5), "synthesis": ("/c/y", 1)}
+
+    monkeypatch.setattr(backend_module, "TensorRTBackend", Built)
+    monkeypatch.setattr(factory_module, "resolve_device", lambda device: device)
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    args = ["export", "tensorrt", "--random-weights", "--precision", "int8", "--dla-core", "0"]
+    with caplog.at_level(logging.INFO):
+        code = main([*args, "--calibration", str(images), "--cache-dir", str(tmp_path / "c")])
+    assert code == 0
+    ((device, precision, cache_dir, dla_core, calibration),) = made
+    assert (device, precision, cache_dir, dla_core) == ("cuda", "int8", tmp_path / "c", 0)
+    assert isinstance(calibration, CalibrationSet) and len(calibration.digest) == 64
+    summary = json.loads(capsys.readouterr().out)
+    expected = {"engine": "/c/s.engine", "precision": "int8", "seconds": 61.5}
+    assert summary["segmentation"] == expected
+    assert "building TensorRT engines, this takes minutes" in caplog.text
+    assert "TensorRT engines ready in" in caplog.text
+    assert main(["export", "tensorrt", "--random-weights", "--precision", "int8"]) == 2
+    assert "precision int8 needs calibration" in capsys.readouterr().err
+    assert len(made) == 1

@@ -8,6 +8,8 @@ import logging
 import torch
 
 from synboost_ros.backends.base import Backend, BackendUnavailableError
+from synboost_ros.backends.tensorrt.api import tensorrt_installed
+from synboost_ros.backends.tensorrt.calibration import CalibrationSet
 from synboost_ros.model import SynBoostModel
 from synboost_ros.options import (
     BACKEND_CHOICES,
@@ -47,7 +49,7 @@ def resolve_device(device: str) -> str:
 def available_backends(device: str) -> list[str]:
     """Backends usable here for ``device``, fastest first."""
     found = []
-    if device_kind(device) == "cuda" and importlib.util.find_spec("tensorrt") is not None:
+    if device_kind(device) == "cuda" and tensorrt_installed():
         found.append("tensorrt")
     if importlib.util.find_spec("onnxruntime") is not None:
         found.append("onnxruntime")
@@ -56,12 +58,18 @@ def available_backends(device: str) -> list[str]:
 
 
 def create_backend(
-    model: SynBoostModel, backend: str = "auto", device: str = "auto", precision: str = "auto"
+    model: SynBoostModel,
+    backend: str = "auto",
+    device: str = "auto",
+    precision: str = "auto",
+    dla_core: int = -1,
+    calibration: CalibrationSet | None = None,
 ) -> Backend:
     """Build the requested backend; ``auto`` takes the first available and says which ran.
 
     ``precision`` follows ``synboost_ros.options.resolve_precision`` on the resolved device.
-    A backend or device that this machine lacks raises ``BackendUnavailableError``.
+    ``dla_core`` and ``calibration`` (int8) are TensorRT's. A backend or device that this
+    machine lacks raises ``BackendUnavailableError``.
     """
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
@@ -71,6 +79,12 @@ def create_backend(
     errors = []
     for name in candidates:
         try:
+            if name == "tensorrt":
+                from synboost_ros.backends.tensorrt.backend import TensorRTBackend
+
+                return TensorRTBackend(
+                    model, device, running, dla_core=dla_core, calibration=calibration
+                )
             return _build(name, model, device, running, explicit=precision != "auto")
         except (ImportError, RuntimeError, ValueError) as error:
             if backend != "auto" and isinstance(error, ImportError):
@@ -83,6 +97,9 @@ def create_backend(
 
 
 def _build(name: str, model: SynBoostModel, device: str, precision: str, explicit: bool) -> Backend:
+    if precision == "int8":
+        logger.warning("int8 needs the TensorRT backend; %s runs fp16", name)
+        precision = "fp16"
     if name == "torch":
         from synboost_ros.backends.torch_backend import TorchBackend
 
@@ -95,6 +112,4 @@ def _build(name: str, model: SynBoostModel, device: str, precision: str, explici
             note = logger.warning if explicit else logger.info
             note("onnxruntime runs the fp32 graphs; precision is fp32")
         return OnnxRuntimeBackend(cached_onnx(model), device)
-    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
-
-    return TensorRTBackend(model, device, precision)
+    raise ValueError(f"unknown backend {name!r}")

@@ -40,7 +40,8 @@ def add_model_arguments(
 ) -> None:
     """The ``ModelOptions`` fields in ``names`` as flags: ``--preset``, ``--weights`` /
     ``--random-weights`` (one or the other), ``--backend``, ``--device``, ``--precision``,
-    ``--segmentation-size`` / ``--synthesis-size HxW``, ``--ensemble-weights W W W W``.
+    ``--dla-core``, ``--calibration``, ``--segmentation-size`` / ``--synthesis-size HxW``,
+    ``--ensemble-weights W W W W``.
 
     With ``preset_from_weights``, ``--preset`` left out is None in the parsed arguments (the
     command then takes the preset of ``--weights``); ``model_options`` still gives the default.
@@ -88,7 +89,11 @@ def add_model_arguments(
                 )
             else:
                 target.add_argument(
-                    flag, default=default, choices=spec.choices or None, help=help_text
+                    flag,
+                    default=default,
+                    type=type(item.default) if isinstance(item.default, (int, float)) else None,
+                    choices=spec.choices or None,
+                    help=help_text,
                 )
 
 

@@ -163,6 +163,7 @@ class AnomalyNode(Node):
         self._load_error = ""
         self._limits = HealthLimits()
         self._pipeline: Any = None
+        self.built_only = False  # build_only: the pipeline is ready, the node does nothing more
         self._self_test: SelfTestResult | None = None
         self._worker: FrameWorker[CameraStream, Any] = FrameWorker(
             self._process, self._on_frame_error
@@ -172,6 +173,12 @@ class AnomalyNode(Node):
         try:
             self._params = self._declare_parameters()
             self._pipeline = self._create_pipeline(pipeline_factory)
+            if self._params.build_only:
+                self.get_logger().info(
+                    f"build_only: {self._pipeline.backend.describe()} ready; exiting"
+                )
+                self.built_only = True
+                return
             message_type, suffix, self._decode = INPUTS[self._params.input]
             # Per camera: outputs, objects and summary (ros/scene_outputs.py).
             self._cameras = self._create_cameras(suffix)
@@ -532,6 +539,10 @@ def main(args: list[str] | None = None) -> int:
     except StartupError:
         rclpy.try_shutdown()
         return 1
+    if node.built_only:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        return 0
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

@@ -110,6 +110,12 @@ class NodeParameters(ModelOptions):
     min_rate_hz: float = option(
         1.0, "WARN when the output rate is below this; 0 = off", low=0.0, high=1000.0
     )
+    build_only: bool = option(
+        False,
+        "create the pipeline (build or load the TensorRT engines), log it and exit "
+        "(Autoware's build_only; the same as synboost export tensorrt)",
+        read_only=True,
+    )
     self_test: bool = option(
         True,
         "run one generated frame through the pipeline before subscribing; refuse to start "

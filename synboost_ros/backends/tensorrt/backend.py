@@ -1,13 +1,15 @@
 """TensorRT backend: one cached engine per stage, run on one CUDA stream with torch buffers.
 
 The first start builds the engines (minutes per stage on a big GPU, more on a Jetson); later
-starts load them from the engine cache (see ``cache``).
+starts load them from the engine cache (see ``cache``). Each stage's load or build is logged
+with its elapsed time; ``stage_engines`` keeps where each engine is and how long it took.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -15,13 +17,14 @@ import torch
 
 from synboost_ros.backends.base import Backend
 from synboost_ros.backends.tensorrt.api import TensorInfo, TensorRTModule
-from synboost_ros.backends.tensorrt.build import DEFAULT_WORKSPACE_BYTES, PRECISIONS
+from synboost_ros.backends.tensorrt.build import DEFAULT_WORKSPACE_BYTES, BuildSettings
 from synboost_ros.backends.tensorrt.cache import (
     CachedEngine,
     gpu_device_info,
     load_or_build_engine,
     usable_cache_dir,
 )
+from synboost_ros.backends.tensorrt.calibration import CalibrationSet
 from synboost_ros.export import cached_onnx, default_cache_dir, model_fingerprint
 from synboost_ros.model import SynBoostModel
 from synboost_ros.options import cuda_index, device_kind
@@ -49,7 +52,11 @@ def spec_tensors(spec: StageSpec) -> tuple[TensorInfo, ...]:
 
 
 class TensorRTBackend(Backend):
-    """Runs the stage engines; ``precision`` is what the engines actually run."""
+    """Runs the stage engines; ``precision`` is what the engines actually run.
+
+    ``dla_core`` >= 0 builds for that DLA core (layers it cannot run fall back to the GPU);
+    ``int8`` needs ``calibration`` (``synboost_ros.calibration.calibration_set``).
+    """
 
     name = "tensorrt"
 
@@ -60,7 +67,10 @@ class TensorRTBackend(Backend):
         precision: str = "fp16",
         cache_dir: str | os.PathLike | None = None,
         workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+        dla_core: int = -1,
+        calibration: CalibrationSet | None = None,
     ) -> None:
+        settings = BuildSettings(precision, workspace_bytes, dla_core)
         api = TensorRTModule.load()
         if device_kind(device) != "cuda":
             raise ValueError(
@@ -68,8 +78,6 @@ class TensorRTBackend(Backend):
             )
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested but torch sees no CUDA device")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
         self.device = device
         index = cuda_index(device)
         # Engines, buffers and the stream belong to the GPU that is current while they are made.
@@ -78,22 +86,37 @@ class TensorRTBackend(Backend):
         fingerprint = model_fingerprint(model)
         graphs = cached_onnx(model, fingerprint=fingerprint)
         self._runners: dict[str, EngineRunner] = {}
+        # stage -> (engine file, None when it could not be saved; seconds to load or build it)
+        self.stage_engines: dict[str, tuple[str | None, float]] = {}
         with torch.cuda.device(self._gpu):
             device_info = gpu_device_info(self._gpu.index)
             self._stream = torch.cuda.Stream()
+            uploads = DeviceUploads(self._gpu)
             for stage, spec in stage_specs(model.config).items():
+                start = time.monotonic()
                 cached = load_or_build_engine(
                     stage,
                     graphs[stage],
                     fingerprint,
                     folder,
-                    precision,
+                    settings,
                     device_info,
                     spec_tensors(spec),
                     api=api,
-                    workspace_bytes=workspace_bytes,
+                    calibration=calibration,
+                    upload=uploads,
+                )
+                seconds = time.monotonic() - start
+                self.stage_engines[stage] = (cached.path and str(cached.path), seconds)
+                logger.info(
+                    "TensorRT %s engine of stage %s ready in %.1f s: %s",
+                    cached.precision,
+                    stage,
+                    seconds,
+                    cached.path,
                 )
                 self._runners[stage] = EngineRunner(cached, self._stream)
+            uploads.release()
         self.stage_precisions = {s: self._runners[s].precision for s in STAGE_NAMES}
         ran = set(self.stage_precisions.values())
         self.precision = ran.pop() if len(ran) == 1 else "mixed"
@@ -103,6 +126,23 @@ class TensorRTBackend(Backend):
         """Run one stage engine on its GPU."""
         with torch.cuda.device(self._gpu):
             return self._runners[stage].run(inputs)
+
+
+class DeviceUploads:
+    """``calibration.Upload`` on torch CUDA tensors: one device buffer per input name."""
+
+    def __init__(self, gpu: torch.device) -> None:
+        self._gpu = gpu
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def __call__(self, name: str, array: np.ndarray) -> int:
+        """Copy ``array`` to the device buffer of ``name``; its address."""
+        self._buffers[name] = torch.from_numpy(np.ascontiguousarray(array)).to(self._gpu)
+        return int(self._buffers[name].data_ptr())
+
+    def release(self) -> None:
+        """Free the buffers (calibration is over)."""
+        self._buffers.clear()
 
 
 class EngineRunner:

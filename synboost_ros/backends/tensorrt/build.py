@@ -1,13 +1,16 @@
 """Building a TensorRT engine from an ONNX graph, with a timing cache shared between builds.
 
-Driven through the ``api.TensorRTModule`` shim (which decides what depends on the TensorRT
-version); uses the TensorRT 10 builder API.
+Driven through the ``api.TensorRTModule`` shim (which decides by feature detection what depends
+on the TensorRT version); the builder API used here is common to TensorRT 8.6 and 10.x.
+``BuildSettings`` holds the precision (fp32, fp16, int8 with an entropy calibrator), the
+workspace and the DLA core (-1 = GPU; on a DLA, layers it cannot run fall back to the GPU).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +22,25 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE_BYTES = 4 << 30
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class EngineBuildError(RuntimeError):
     """TensorRT could not parse the graph or build an engine from it."""
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How an engine is built: precision, workspace, DLA core (-1 = GPU)."""
+
+    precision: str = "fp16"
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES
+    dla_core: int = -1
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
+        if self.dla_core >= 0 and self.precision == "fp32":
+            raise ValueError("a DLA runs fp16 or int8 only: set precision fp16/int8 or dla_core -1")
 
 
 def check_precision(precision: str) -> None:
@@ -35,41 +52,60 @@ def check_precision(precision: str) -> None:
 def build_engine(
     shim: TensorRTModule,
     onnx_path: str | os.PathLike,
-    precision: str,
-    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    settings: BuildSettings,
     timing_cache_path: str | os.PathLike | None = None,
+    calibrator: Any = None,
 ) -> tuple[bytes, str]:
     """Build a serialized engine from an ONNX file; return it with the precision it runs.
 
     ``fp16`` uses the FP16 builder flag where ``shim.fp16_flag_usable()``; otherwise the
-    network is strongly typed and runs the graph's own types (fp32 for an fp32 graph, said
-    in a warning). TF32 is switched off so ``fp32`` means fp32.
+    network is strongly typed (TensorRT >= 10) and runs the graph's own types (fp32 for an fp32
+    graph, said in a warning). ``int8`` calibrates with ``calibrator`` (implicit
+    quantization, weakly typed; fp16 allowed where the flag is usable). TF32 is switched off so
+    ``fp32`` means fp32.
     """
-    check_precision(precision)
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise FileNotFoundError(f"ONNX graph not found: {onnx_path}")
+    precision = settings.precision
+    if (precision == "int8") != (calibrator is not None):
+        raise ValueError("precision int8 needs a calibrator, and only int8 takes one")
+    if precision == "int8" and not shim.int8_calibration_available():
+        raise EngineBuildError(
+            f"TensorRT {shim.version} has no INT8 calibration (implicit quantization); "
+            "use precision fp16"
+        )
     trt = shim.trt
     builder = trt.Builder(shim.logger)
-    use_fp16_flag = precision == "fp16" and shim.fp16_flag_usable()
-    network = builder.create_network(shim.network_flags(strongly_typed=not use_fp16_flag))
+    use_fp16_flag = precision in ("fp16", "int8") and shim.fp16_flag_usable()
+    strongly_typed = precision != "int8" and not use_fp16_flag
+    network = builder.create_network(shim.network_flags(strongly_typed=strongly_typed))
     parser = trt.OnnxParser(network, shim.logger)
     if not parser.parse_from_file(str(onnx_path)):
         raise EngineBuildError(
             f"TensorRT could not parse {onnx_path}: " + "; ".join(parser_errors(parser))
         )
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings.workspace_bytes))
     if hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)
     if use_fp16_flag:
         config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "int8":
+        config.set_flag(trt.BuilderFlag.INT8)
+        config.int8_calibrator = calibrator
+    if settings.dla_core >= 0:
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = settings.dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
     _attach_timing_cache(config, timing_cache_path)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EngineBuildError(f"TensorRT failed to build an engine from {onnx_path} (see its log)")
     if timing_cache_path is not None:
         _save_timing_cache(config, Path(timing_cache_path))
+    if precision == "int8":
+        return bytes(serialized), "int8"
     used = "fp16" if use_fp16_flag or _network_has_half(trt, network) else "fp32"
     if precision == "fp16" and used != "fp16":
         logger.warning(

@@ -3,12 +3,14 @@
 An engine only runs on the TensorRT version and GPU it was built for, so the cache file is
 keyed by the stage graph's fingerprint (``export.model_fingerprint``: configuration, weights
 identity, exporter versions) + stage + TensorRT version + GPU name + compute capability +
-precision + input shapes, and a JSON sidecar next to it records the key and the engine's I/O
-tensors and the engine file's sha256. A file whose sidecar does not match what is expected now
-(Autoware-style shape check), whose bytes do not match the recorded sha256 (corrupt, truncated,
-replaced), that is a symbolic link (never followed) or that TensorRT cannot deserialize is
-rebuilt, with one log line. Files are written atomically (``files.atomic_write``); an unwritable
-cache folder falls back to ``files.fallback_dir``.
+precision + input shapes (+ DLA core and calibration image set, where used), and a JSON
+sidecar next to it records the key and the engine's I/O tensors and the engine file's sha256.
+A file whose sidecar does not match what is expected now (Autoware-style shape check), whose
+bytes do not match the recorded sha256 (corrupt, truncated, replaced), that is a symbolic link
+(never followed) or that TensorRT cannot deserialize is rebuilt, with one log line. An int8
+engine's calibration cache sits next to it under the same key (``.calibration``), so a rebuild
+skips calibration. Files are written atomically (``files.atomic_write``); an unwritable cache
+folder falls back to ``files.fallback_dir``.
 
 TensorRT itself is reached only through a ``TensorRTApi`` (real: ``api.TensorRTModule``), so
 this logic runs without TensorRT too.
@@ -21,7 +23,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,11 @@ from synboost_ros.backends.tensorrt.api import (
     TensorRTApi,
     TensorRTModule,
 )
-from synboost_ros.backends.tensorrt.build import (
-    DEFAULT_WORKSPACE_BYTES,
-    EngineBuildError,
-    check_precision,
+from synboost_ros.backends.tensorrt.build import BuildSettings, EngineBuildError
+from synboost_ros.backends.tensorrt.calibration import (
+    CalibrationSet,
+    Upload,
+    calibration_batches,
 )
 from synboost_ros.files import (
     UntrustedFileError,
@@ -80,10 +83,18 @@ class EngineKey:
     compute_capability: tuple[int, int]
     precision: str
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...]
+    options: tuple[tuple[str, str], ...] = ()  # dla_core, calibration: only when used
+
+    def canonical(self) -> dict[str, Any]:
+        """The key as JSON data; without ``options`` when there are none (older keys stay)."""
+        data = _json(asdict(self))
+        if not self.options:
+            del data["options"]
+        return data
 
     def digest(self) -> str:
         """sha256 hex of the key's canonical JSON."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def file_name(self) -> str:
@@ -102,11 +113,13 @@ class EngineKey:
         compute_capability: tuple[int, int],
         precision: str,
         input_shapes: dict[str, Sequence[int]],
+        options: dict[str, str] | None = None,
     ) -> EngineKey:
-        """Key in canonical form: plain ints, inputs sorted by name."""
+        """Key in canonical form: plain ints, inputs and options sorted by name."""
         shapes = tuple(sorted((n, tuple(int(d) for d in s)) for n, s in input_shapes.items()))
         cc = (int(compute_capability[0]), int(compute_capability[1]))
-        return cls(graph_fingerprint, stage, trt_version, gpu_name, cc, precision, shapes)
+        extra = tuple(sorted((options or {}).items()))
+        return cls(graph_fingerprint, stage, trt_version, gpu_name, cc, precision, shapes, extra)
 
 
 def engine_cache_key(
@@ -117,10 +130,18 @@ def engine_cache_key(
     compute_capability: tuple[int, int],
     precision: str,
     input_shapes: dict[str, Sequence[int]],
+    options: dict[str, str] | None = None,
 ) -> str:
     """Stable hex key; changing any component changes it (input order does not matter)."""
     return EngineKey.create(
-        graph_fingerprint, stage, trt_version, gpu_name, compute_capability, precision, input_shapes
+        graph_fingerprint,
+        stage,
+        trt_version,
+        gpu_name,
+        compute_capability,
+        precision,
+        input_shapes,
+        options,
     ).digest()
 
 
@@ -149,20 +170,23 @@ def load_or_build_engine(
     onnx_path: str | os.PathLike,
     graph_fingerprint: str,
     cache_dir: str | os.PathLike,
-    precision: str,
+    settings: BuildSettings,
     device_info: DeviceInfo,
     expected_io: Sequence[TensorInfo],
     api: TensorRTApi | None = None,
-    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    calibration: CalibrationSet | None = None,
+    upload: Upload | None = None,
 ) -> CachedEngine:
     """Load the cached engine for ``stage`` if its sidecar and I/O match; else build it.
 
     ``graph_fingerprint`` identifies the graph in ``onnx_path`` (the ONNX cache folder is named
     after it), so the file is not hashed again. A cached file that does not deserialize is
     deleted and rebuilt once. The first build of a stage takes minutes; later starts load the
-    cached file in seconds.
+    cached file in seconds. ``int8`` needs ``calibration`` and ``upload`` (device buffers for
+    the calibration batches).
     """
-    check_precision(precision)
+    if (settings.precision == "int8") != (calibration is not None):
+        raise ValueError("precision int8 needs calibration images, and only int8 uses them")
     api = api or TensorRTModule.load()
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
@@ -174,24 +198,34 @@ def load_or_build_engine(
         api.version,
         device_info.name,
         device_info.compute_capability,
-        precision,
+        settings.precision,
         {t.name: t.shape for t in expected_io if t.is_input},
+        build_options(settings, calibration),
     )
     folder = usable_cache_dir(cache_dir)
     engine_path = folder / key.file_name()
-    cached = _load_cached(engine_path, key, expected_io, api)
+    cached = _load_cached(engine_path, key, expected_io, api, settings.dla_core)
     if cached is not None:
         return cached
     logger.warning(
-        "building the TensorRT %s engine for stage %s: the first build takes minutes "
-        "(cached afterwards in %s)",
-        precision,
+        "building TensorRT engines, this takes minutes: stage %s, %s%s (cached afterwards in %s)",
         stage,
+        settings.precision,
+        f", DLA core {settings.dla_core}" if settings.dla_core >= 0 else "",
         folder,
     )
-    timing_cache = folder / timing_cache_name(api.version, device_info, precision)
-    data, used = api.build(onnx_path, precision, workspace_bytes, timing_cache)
-    engine = api.deserialize(data)
+    calibrator = None
+    if calibration is not None:
+        if upload is None:
+            raise ValueError("int8 calibration needs an upload function for device buffers")
+        inputs = [t for t in expected_io if t.is_input]
+        frames = _lazy(lambda: calibration.stage_inputs(stage))
+        calibrator = api.calibrator(
+            calibration_batches(frames, inputs), upload, calibration_cache_path(engine_path)
+        )
+    timing_cache = folder / timing_cache_name(api.version, device_info, settings.precision)
+    data, used = api.build(onnx_path, settings, timing_cache, calibrator)
+    engine = api.deserialize(data, settings.dla_core)
     actual = api.io_tensors(engine)
     if _io_json(actual) != _io_json(expected_io):
         raise EngineBuildError(
@@ -202,8 +236,33 @@ def load_or_build_engine(
     return CachedEngine(engine, engine_path if saved else None, used, actual)
 
 
+def build_options(settings: BuildSettings, calibration: CalibrationSet | None) -> dict[str, str]:
+    """The key's options: the DLA core and the calibration image set, where used."""
+    options = {}
+    if settings.dla_core >= 0:
+        options["dla_core"] = str(settings.dla_core)
+    if calibration is not None:
+        options["calibration"] = calibration.digest
+    return options
+
+
+def calibration_cache_path(engine_path: Path) -> Path:
+    """TensorRT's INT8 calibration cache of an engine: same key, ``.calibration``."""
+    return engine_path.with_suffix(".calibration")
+
+
+def _lazy(frames: Callable[[], Sequence[Any]]) -> Iterator[Any]:
+    """Iterate ``frames()``, called on the first item only (never, when TensorRT reads the
+    calibration cache instead)."""
+    yield from frames()
+
+
 def _load_cached(
-    engine_path: Path, key: EngineKey, expected_io: tuple[TensorInfo, ...], api: TensorRTApi
+    engine_path: Path,
+    key: EngineKey,
+    expected_io: tuple[TensorInfo, ...],
+    api: TensorRTApi,
+    dla_core: int,
 ) -> CachedEngine | None:
     sidecar_path = _sidecar_path(engine_path)
     if not any(os.path.lexists(p) for p in (engine_path, sidecar_path)):
@@ -214,7 +273,7 @@ def _load_cached(
         _remove(engine_path, sidecar_path)
         return None
     try:
-        engine = api.deserialize(data)
+        engine = api.deserialize(data, dla_core)
     except EngineLoadError as error:
         logger.warning(
             "cached engine %s is unusable (%s); deleting and rebuilding", engine_path, error
@@ -297,7 +356,7 @@ def _save_engine(engine_path: Path, data: bytes, sidecar: dict) -> bool:
 def _sidecar(key: EngineKey, io: Sequence[TensorInfo], precision: str, sha256: str) -> dict:
     return {
         "format": SIDECAR_FORMAT,
-        "key": _json(asdict(key)),
+        "key": key.canonical(),
         "io": _io_json(io),
         "precision": precision,
         "sha256": sha256,
