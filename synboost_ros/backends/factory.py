@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-
-import torch
+from typing import TYPE_CHECKING
 
 from synboost_ros.backends.base import Backend, BackendUnavailableError
-from synboost_ros.model import SynBoostModel
+from synboost_ros.model_source import ModelSource
 from synboost_ros.options import (
     BACKEND_CHOICES,
     ModelOptions,
@@ -17,20 +16,41 @@ from synboost_ros.options import (
     option_spec,
     resolve_precision,
 )
+from synboost_ros.torch_missing import torch_missing
+
+if TYPE_CHECKING:
+    from synboost_ros.model import SynBoostModel
 
 logger = logging.getLogger(__name__)
 
 
+def _cuda_device_count() -> int | None:
+    """How many CUDA devices torch sees; None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def resolve_device(device: str) -> str:
     """Map ``auto`` to cuda when torch sees a GPU, else cpu. ValueError for a malformed name;
-    ``BackendUnavailableError`` for ``cuda`` / ``cuda:N`` when torch sees no such GPU."""
+    ``BackendUnavailableError`` for ``cuda`` / ``cuda:N`` when torch sees no such GPU.
+
+    Without torch, ``auto`` is cpu (said in the log) and ``cuda`` / ``cuda:N`` are left to the
+    backend to check."""
     spec = option_spec(ModelOptions, "device")
     if not spec.accepts(device):
         raise ValueError(f"device must be one of {spec.allowed()}, got {device!r}")
+    count = _cuda_device_count() if device == "auto" or device_kind(device) == "cuda" else 0
+    if count is None:
+        if device == "auto":
+            logger.info("device auto is cpu: without PyTorch no GPU is looked for (device cuda)")
+            return "cpu"
+        return device
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if count else "cpu"
     if device_kind(device) == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise BackendUnavailableError(
                 f"device {device!r} requested but torch sees no CUDA device; use device cpu"
@@ -56,25 +76,31 @@ def available_backends(device: str) -> list[str]:
 
 
 def create_backend(
-    model: SynBoostModel, backend: str = "auto", device: str = "auto", precision: str = "auto"
+    model: ModelSource | SynBoostModel,
+    backend: str = "auto",
+    device: str = "auto",
+    precision: str = "auto",
 ) -> Backend:
-    """Build the requested backend; ``auto`` takes the first available and says which ran.
+    """Build the requested backend for a model (or its source); ``auto`` takes the first
+    available and says which ran.
 
     ``precision`` follows ``synboost_ros.options.resolve_precision`` on the resolved device.
     A backend or device that this machine lacks raises ``BackendUnavailableError``.
     """
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
+    source = model if isinstance(model, ModelSource) else ModelSource.of_model(model)
     device = resolve_device(device)
     running = resolve_precision(precision, device)
     candidates = available_backends(device) if backend == "auto" else [backend]
     errors = []
     for name in candidates:
         try:
-            return _build(name, model, device, running, explicit=precision != "auto")
+            return _build(name, source, device, running, explicit=precision != "auto")
         except (ImportError, RuntimeError, ValueError) as error:
             if backend != "auto" and isinstance(error, ImportError):
-                raise BackendUnavailableError(f"backend {name}: {error}") from error
+                missing = torch_missing(error, f"backend {name}")
+                raise BackendUnavailableError(str(missing or f"backend {name}: {error}")) from error
             if backend != "auto":
                 raise
             errors.append(f"{name}: {error}")
@@ -82,19 +108,18 @@ def create_backend(
     raise BackendUnavailableError("no backend could be created: " + "; ".join(errors))
 
 
-def _build(name: str, model: SynBoostModel, device: str, precision: str, explicit: bool) -> Backend:
+def _build(name: str, source: ModelSource, device: str, precision: str, explicit: bool) -> Backend:
     if name == "torch":
         from synboost_ros.backends.torch_backend import TorchBackend
 
-        return TorchBackend(model, device, precision)
+        return TorchBackend(source.model(), device, precision)
     if name == "onnxruntime":
         from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
-        from synboost_ros.export import cached_onnx
 
         if precision == "fp16":
             note = logger.warning if explicit else logger.info
             note("onnxruntime runs the fp32 graphs; precision is fp32")
-        return OnnxRuntimeBackend(cached_onnx(model), device)
+        return OnnxRuntimeBackend(source.onnx_graphs(), device)
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
-    return TensorRTBackend(model, device, precision)
+    return TensorRTBackend(source.model(), device, precision)
