@@ -246,3 +246,15 @@ def test_with_torch_other_sizes_run_graphs_from_the_export_cache(tmp_path, monke
 
     assert source.config == read_manifest(SHIPPED).config.replace(**sizes)
     assert all(path.is_relative_to(tmp_path / "cache") for path in graphs.values())
+
+
+def test_the_runtime_extra_installs_no_torch() -> None:
+    from distutils.core import run_setup
+
+    import setuptools  # noqa: F401  (provides distutils on Python 3.12 and later)
+
+    setup = run_setup(str(ROOT / "setup.py"), stop_after="init")
+    lean = [*setup.install_requires, *setup.extras_require["runtime"]]
+
+    assert not [r for r in lean if r.startswith(("torch", "safetensors"))], lean
+    assert any(r.startswith("torch") for r in setup.extras_require["torch"])
