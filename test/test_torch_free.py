@@ -29,6 +29,7 @@ from synboost_ros.graphs import (
 )
 from synboost_ros.manifest import read_manifest
 from synboost_ros.model_source import ModelSource
+from synboost_ros.pipeline import AnomalyPipeline
 from synboost_ros.self_test import self_test_image
 from synboost_ros.shipped import default_weights_path
 from synboost_ros.torch_missing import TorchMissingError
@@ -40,6 +41,10 @@ HEATMAPS = ("entropy", "distance", "perceptual", "dissimilarity", "anomaly")
 # at most 4 levels apart on a few pixels.
 MAX_LEVELS = 8
 MAX_DIFFERENT_SHARE = 0.005
+# The float maps themselves: measured at most 4e-6 apart; semantic ids identical, the
+# synthesized image within one level.
+MAP_TOLERANCE = 1e-4
+MAPS = ("semantic", *HEATMAPS, "synthesized")
 NO_TORCH_CHECK = (
     "import sys; loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'torch'); "
     "assert not loaded, f'torch was imported: {loaded}'"
@@ -102,6 +107,31 @@ def test_infer_without_torch_writes_the_maps_of_the_torch_networks(no_torch, tmp
         difference = np.abs(lean_map - full_map).max(axis=-1)
         assert difference.max() <= MAX_LEVELS, (name, difference.max())
         assert (difference > 0).mean() <= MAX_DIFFERENT_SHARE, (name, (difference > 0).mean())
+
+
+def test_the_pipeline_without_torch_gives_the_maps_of_the_torch_networks(no_torch, tmp_path):
+    script = f"""
+        import numpy as np
+        from synboost_ros.pipeline import AnomalyPipeline
+        from synboost_ros.self_test import self_test_image
+
+        result = AnomalyPipeline.create(backend="onnxruntime", device="cpu")(self_test_image())
+        maps = {{name: getattr(result, name) for name in {MAPS!r}}}
+        np.savez({str(tmp_path / "lean.npz")!r}, **maps)
+    """
+
+    code, output = run_without_torch(no_torch, script)
+
+    assert code == 0, output
+    lean = np.load(tmp_path / "lean.npz")
+    full = AnomalyPipeline.create(backend="torch", device="cpu")(self_test_image())
+    assert np.array_equal(lean["semantic"], full.semantic)
+    synthesized = np.abs(lean["synthesized"].astype(np.int16) - full.synthesized.astype(np.int16))
+    assert synthesized.max() <= 1
+    for name in HEATMAPS:
+        np.testing.assert_allclose(
+            lean[name], getattr(full, name), atol=MAP_TOLERANCE, err_msg=name
+        )
 
 
 def test_train_without_torch_says_so_in_one_line(no_torch, tmp_path) -> None:
