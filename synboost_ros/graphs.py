@@ -1,11 +1,12 @@
 """Folders of ONNX stage graphs, checked without torch.
 
-A graph folder holds ``<stage>.onnx`` for each stage, ``sha256.json`` (the graphs' sha256
-recorded when they were exported) and ``source.json`` (the configuration and the weights'
-identity they were exported from). Every graph is checked against its recorded sha256 before
-use. Two kinds of folder exist: the export cache (``export.cached_onnx``, needs torch) and the
-graphs kept next to a weights manifest (``<weights>/onnx/``, shipped with the default weights),
-which the onnxruntime backend runs without torch when they match the weights and the sizes.
+A graph folder holds ``<stage>.onnx`` for each stage and ``sha256.json`` (the graphs' sha256
+recorded when they were exported); every graph is checked against it before use. Two kinds of
+folder exist: the export cache (``export.cached_onnx``, one folder per model fingerprint,
+needs torch) and the graphs kept next to a weights manifest (``<weights>/onnx/``, shipped with
+the default weights, written by ``synboost export onnx``). The latter also hold
+``source.json``, the configuration and the weights' identity they were exported from: the
+onnxruntime backend runs them without torch when these match the weights and the sizes.
 """
 
 from __future__ import annotations

@@ -214,7 +214,11 @@ def test_the_shipped_graphs_are_those_of_the_shipped_weights() -> None:
     manifest = read_manifest(SHIPPED)
     source = graph_source(manifest.config, manifest.weights_identity())
 
-    assert source_problem(SHIPPED / WEIGHTS_GRAPHS_DIR, source) is None
+    problem = source_problem(SHIPPED / WEIGHTS_GRAPHS_DIR, source)
+    assert problem is None, (
+        f"models/edge/onnx {problem}: after changing the shipped weights, export their graphs "
+        "again with `synboost export onnx --out models/edge/onnx`"
+    )
     assert default_weights_path("edge") == SHIPPED / "manifest.json"
 
 
