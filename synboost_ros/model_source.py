@@ -65,7 +65,7 @@ class ModelSource:
             )
 
         if random_weights:
-            return cls.of_model(_torch_model(load, "random weights"))
+            return cls.of_model(_torch_model(load, "drawing random weights"))
         manifest_path = resolve_manifest_path(weights_path(preset, weights))
         manifest = read_manifest(manifest_path, expected_preset=preset)
         config = with_sizes(manifest.config, segmentation_size, synthesis_size)
@@ -75,14 +75,12 @@ class ModelSource:
     @classmethod
     def of_model(cls, model: SynBoostModel) -> ModelSource:
         """A model already built (random weights, or trained in memory)."""
-        source = cls(model.config, lambda: model)
-        source._model = model
-        return source
+        return cls(model.config, lambda: model)
 
     def model(self) -> SynBoostModel:
         """The torch networks with the weights loaded (``TorchMissingError`` without torch)."""
         if self._model is None:
-            self._model = _torch_model(self._load, "the torch networks")
+            self._model = _torch_model(self._load, "loading the weights into the torch networks")
         return self._model
 
     def onnx_graphs(self) -> dict[str, Path]:

@@ -292,3 +292,23 @@ def test_the_runtime_extra_installs_no_torch() -> None:
 
     assert not [r for r in lean if r.startswith(("torch", "safetensors"))], lean
     assert any(r.startswith("torch") for r in setup.extras_require["torch"])
+
+
+def test_exported_next_to_the_weights_the_graphs_are_run(tmp_path, monkeypatch) -> None:
+    from synboost_ros.model_loading import random_model
+    from synboost_ros.weights import save_weights
+
+    monkeypatch.setenv("SYNBOOST_CACHE_DIR", str(tmp_path / "cache"))
+    config = read_manifest(SHIPPED).config.replace(
+        segmentation_size=(192, 256), synthesis_size=(64, 128)
+    )
+    weights = tmp_path / "mine"
+    save_weights(random_model(config), weights)
+    graphs = weights / WEIGHTS_GRAPHS_DIR
+    argv = ["export", "onnx", "--weights", str(weights), "--out", str(graphs)]
+    assert main(argv) == 0
+
+    paths = ModelSource.open("edge", weights).onnx_graphs()
+
+    assert set(paths.values()) == {graphs / f"{stage}.onnx" for stage in paths}
+    assert not (tmp_path / "cache").exists()
