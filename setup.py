@@ -38,15 +38,20 @@ setup(
     ],
     include_package_data=True,
     package_data={PACKAGE: ["py.typed"]},
+    # No torch here: the node and `synboost infer` run the shipped ONNX graphs on onnxruntime
+    # (the `runtime` extra); training, export and backend torch need the `torch` extra.
     install_requires=[
         "numpy>=1.23",
         "opencv-python-headless>=4.12",  # animated GIF writing (demo)
-        "torch>=2.1",
-        "safetensors>=0.4",
         "scikit-learn>=1.1",
         "tqdm>=4.60",
     ],
     extras_require={
+        # The lean runtime (e.g. a Jetson): backend onnxruntime on the shipped graphs. On a
+        # Jetson, install NVIDIA's onnxruntime-gpu wheel for the JetPack first (README).
+        "runtime": ["onnxruntime>=1.17"],
+        # Training, ONNX export, the torch backend and weights I/O beyond the shipped graphs.
+        "torch": ["torch>=2.1", "safetensors>=0.4"],
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1"],
         "ros": [
             "ros-rclpy[fastrtps]",

@@ -11,6 +11,8 @@ from synboost_ros.classes import NUM_CLASSES
 Size = tuple[int, int]  # (height, width)
 # Weight-file parts of a model (``SynBoostModel``), in pipeline order.
 MODEL_PARTS = ("segmentation", "synthesis", "perceptual", "dissimilarity")
+# The inference stages, one ONNX graph / engine each (``stages.py``).
+STAGE_NAMES = ("segmentation", "synthesis", "dissimilarity")
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 
@@ -205,3 +207,13 @@ def get_preset(name: str) -> PipelineConfig:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def with_sizes(config: PipelineConfig, seg: Size | None, syn: Size | None) -> PipelineConfig:
+    """Override the stage input sizes where given."""
+    changes = {}
+    if seg:
+        changes["segmentation_size"] = tuple(seg)
+    if syn:
+        changes["synthesis_size"] = tuple(syn)
+    return config.replace(**changes) if changes else config

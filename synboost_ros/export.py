@@ -1,7 +1,9 @@
 """ONNX export of the three stages with fixed shapes, and a content-keyed graph cache.
 
-The cache holds one folder per model fingerprint with the stage graphs and ``sha256.json``, the
-graphs' sha256 recorded when they were exported. Before use every graph is checked against it;
+``write_graph_folder`` writes a graph folder (``graphs.py``: the stage graphs, their sha256 and
+what they were exported from); ``synboost export onnx`` writes one, e.g. next to a weights
+manifest, where the onnxruntime backend runs it without torch. The cache holds one graph folder
+per model fingerprint. Before use every graph is checked against its recorded sha256;
 a folder with a corrupt, truncated or replaced graph, a symbolic link (never followed) or no
 checksums is exported again, with one log line. An unwritable cache folder falls back to
 ``files.fallback_dir``.
@@ -21,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synboost_ros.files import (
-    UntrustedFileError,
-    atomic_write_text,
-    fallback_dir,
-    file_problem,
-    file_sha256,
-    read_trusted,
-    writable_error,
+from synboost_ros.files import atomic_write_text, fallback_dir, file_sha256, writable_error
+from synboost_ros.graphs import (
+    CHECKSUMS_NAME,
+    SOURCE_NAME,
+    cache_problem,
+    default_cache_dir,
+    graph_paths,
+    graph_source,
 )
 from synboost_ros.model import SynBoostModel, state_dict_sha256
 from synboost_ros.stages import STAGE_NAMES, build_stages, stage_specs
@@ -37,7 +39,6 @@ OPSET = 17
 # Bump when the exported graphs or the fingerprint's form change for the same weights
 # (invalidates caches). 2: tensors hashed by ``state_dict_sha256``.
 EXPORT_REVISION = 2
-CHECKSUMS_NAME = "sha256.json"
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,27 @@ def export_onnx(model: SynBoostModel, out_dir: str | os.PathLike) -> dict[str, P
     return paths
 
 
+def write_graph_folder(model: SynBoostModel, folder: str | os.PathLike) -> dict[str, Path]:
+    """Export the stage graphs into ``folder`` with what they were exported from
+    (``source.json``) and their sha256 (``sha256.json``); return the graph paths."""
+    return _export_with_checksums(model, folder, graph_source(model.config, model.weights_identity))
+
+
+def _export_with_checksums(
+    model: SynBoostModel, folder: str | os.PathLike, source: dict | None = None
+) -> dict[str, Path]:
+    """Export the stage graphs into ``folder``, write ``source`` (when given), and record the
+    graphs' sha256 last: a folder left half-written never verifies."""
+    exported = export_onnx(model, folder)
+    if source is not None:
+        text = json.dumps(source, indent=2, sort_keys=True) + "\n"
+        atomic_write_text(Path(folder) / SOURCE_NAME, text)
+    sums = {path.name: file_sha256(path) for path in exported.values()}
+    text = json.dumps(sums, indent=2, sort_keys=True) + "\n"
+    atomic_write_text(Path(folder) / CHECKSUMS_NAME, text)
+    return exported
+
+
 def cached_onnx(
     model: SynBoostModel,
     cache_dir: str | os.PathLike | None = None,
@@ -109,34 +131,6 @@ def cached_onnx(
     return _verified_or_exported(model, root / name)
 
 
-def graph_paths(folder: Path) -> dict[str, Path]:
-    """Where the stage graphs of a cache folder are."""
-    return {stage: folder / f"{stage}.onnx" for stage in STAGE_NAMES}
-
-
-def cache_problem(folder: Path) -> str | None:
-    """Why the graphs in ``folder`` cannot be used, or None: "missing" when there is no such
-    folder, else what is wrong (e.g. "segmentation.onnx has sha256 ..., not the recorded ...")."""
-    if not os.path.lexists(folder):
-        return "missing"
-    if folder.is_symlink():
-        return "is a symbolic link (not followed)"
-    try:
-        recorded = json.loads(read_trusted(folder / CHECKSUMS_NAME))
-    except FileNotFoundError:
-        return f"has no {CHECKSUMS_NAME} (no checksums recorded)"
-    except (OSError, ValueError) as error:
-        reason = str(error) if isinstance(error, UntrustedFileError) else "is unreadable"
-        return f"{CHECKSUMS_NAME} {reason}"
-    if not isinstance(recorded, dict):
-        return f"{CHECKSUMS_NAME} is unreadable"
-    for path in graph_paths(folder).values():
-        problem = file_problem(path, recorded.get(path.name))
-        if problem is not None:
-            return f"{path.name} {problem}"
-    return None
-
-
 def _verified_or_exported(model: SynBoostModel, target: Path) -> dict[str, Path]:
     """The graphs in ``target`` if they verify; else export them there (one log line when a
     bad cache is replaced)."""
@@ -148,9 +142,7 @@ def _verified_or_exported(model: SynBoostModel, target: Path) -> dict[str, Path]
         _discard(target)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
     try:
-        exported = export_onnx(model, staging)
-        sums = {path.name: file_sha256(path) for path in exported.values()}
-        atomic_write_text(staging / CHECKSUMS_NAME, json.dumps(sums, indent=2, sort_keys=True))
+        _export_with_checksums(model, staging)
         try:
             staging.rename(target)
         except OSError:  # another process finished the same export first
@@ -167,14 +159,6 @@ def _discard(path: Path) -> None:
         path.unlink(missing_ok=True)
     else:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def default_cache_dir() -> Path:
-    """``$SYNBOOST_CACHE_DIR``, else ``synboost_ros`` under ``$XDG_CACHE_HOME`` or ``~/.cache``."""
-    if os.environ.get("SYNBOOST_CACHE_DIR"):
-        return Path(os.environ["SYNBOOST_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "synboost_ros"
 
 
 def _example_input(

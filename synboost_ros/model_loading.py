@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from synboost_ros.config import PipelineConfig, Size, get_preset
+from synboost_ros.config import PipelineConfig, Size, get_preset, with_sizes
 from synboost_ros.model import SynBoostModel
-from synboost_ros.shipped import default_weights_path
-from synboost_ros.weights import WeightsNotFoundError, load_model
+from synboost_ros.shipped import weights_path
+from synboost_ros.weights import load_model
 
 RANDOM_WEIGHTS_SEED = 0
 
@@ -42,14 +42,7 @@ def load_or_random_model(
             stacklevel=2,
         )
         return random_model(with_sizes(config, segmentation_size, synthesis_size))
-    path = Path(weights) if weights else default_weights_path(preset)
-    if path is None:
-        raise WeightsNotFoundError(
-            f"no shipped weights for preset {preset!r} (models/{preset}/manifest.json; "
-            "`git checkout models/` restores the shipped ones): give a weights folder or ask "
-            "for random weights"
-        )
-    model, manifest = load_model(path, expected_preset=preset)
+    model, manifest = load_model(weights_path(preset, weights), expected_preset=preset)
     return rebuilt_model(model, with_sizes(manifest.config, segmentation_size, synthesis_size))
 
 
@@ -65,13 +58,3 @@ def rebuilt_model(model: SynBoostModel, config: PipelineConfig) -> SynBoostModel
     if identity is not None:
         resized.remember_weights(identity)
     return resized.eval()
-
-
-def with_sizes(config: PipelineConfig, seg: Size | None, syn: Size | None) -> PipelineConfig:
-    """Override the stage input sizes where given."""
-    changes = {}
-    if seg:
-        changes["segmentation_size"] = tuple(seg)
-    if syn:
-        changes["synthesis_size"] = tuple(syn)
-    return config.replace(**changes) if changes else config

@@ -15,7 +15,7 @@ from synboost_ros.backends.factory import create_backend, resolve_device
 from synboost_ros.calibration import calibration_set
 from synboost_ros.config import PipelineConfig, Size
 from synboost_ros.ensemble import validate_weights
-from synboost_ros.model_loading import load_or_random_model
+from synboost_ros.model_source import ModelSource
 from synboost_ros.options import DEFAULT_OPTIONS
 from synboost_ros.postprocess.gating import gate_anomaly
 from synboost_ros.postprocess.options import PostprocessOptions
@@ -83,19 +83,20 @@ class AnomalyPipeline:
         segmentation_size: Size | None = None,
         synthesis_size: Size | None = None,
     ) -> AnomalyPipeline:
-        """Load weights (or random ones when asked explicitly) and build a backend.
+        """Open weights (or build random ones when asked explicitly) and build a backend;
+        with backend onnxruntime and the graphs kept with the weights, torch is never imported.
 
         The arguments are those of ``synboost_ros.options.ModelOptions`` (their defaults and
         rules; ``ModelOptions.pipeline_arguments`` makes them); None = the preset's or the
         model's own value.
         """
         device = resolve_device(device)  # a missing GPU fails before the weights load
-        model = load_or_random_model(
+        source = ModelSource.open(
             preset, weights, random_weights, segmentation_size, synthesis_size
         )
-        images = calibration_set(model, calibration) if calibration else None
+        images = calibration_set(source.model(), calibration) if calibration else None
         pipeline = cls(
-            model.config, create_backend(model, backend, device, precision, dla_core, images)
+            source.config, create_backend(source, backend, device, precision, dla_core, images)
         )
         if ensemble_weights is not None:
             pipeline.set_ensemble_weights(ensemble_weights)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from synboost_ros.weights import MANIFEST_NAME
+from synboost_ros.manifest import MANIFEST_NAME, WeightsNotFoundError
 
 PACKAGE = "synboost_ros"
 
@@ -35,3 +35,16 @@ def default_weights_path(preset: str) -> Path | None:
         if manifest.is_file():
             return manifest
     return None
+
+
+def weights_path(preset: str, weights: str | Path | None = None) -> Path:
+    """``weights`` when given, else the shipped weights of ``preset``; ``WeightsNotFoundError``
+    when there are none."""
+    path = Path(weights) if weights else default_weights_path(preset)
+    if path is None:
+        raise WeightsNotFoundError(
+            f"no shipped weights for preset {preset!r} (models/{preset}/manifest.json; "
+            "`git checkout models/` restores the shipped ones): give a weights folder or ask "
+            "for random weights"
+        )
+    return path

@@ -16,14 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from synboost_ros.config import InputNormalization, PipelineConfig
+from synboost_ros.config import STAGE_NAMES, InputNormalization, PipelineConfig
 from synboost_ros.ensemble import weighted_average
 from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.input_normalization import normalize_input
 from synboost_ros.nn.label_maps import SynthesisLabelInput, one_hot
 from synboost_ros.uncertainty import class_probabilities, distance_from_top2, softmax_entropy
-
-STAGE_NAMES = ("segmentation", "synthesis", "dissimilarity")
 
 
 @dataclass(frozen=True)
@@ -181,8 +179,5 @@ class DissimilarityStage(nn.Module):
 
 def build_stages(model: SynBoostModel) -> dict[str, nn.Module]:
     """The three stage modules of a model, keyed by stage name."""
-    return {
-        "segmentation": SegmentationStage(model),
-        "synthesis": SynthesisStage(model),
-        "dissimilarity": DissimilarityStage(model),
-    }
+    modules = (SegmentationStage(model), SynthesisStage(model), DissimilarityStage(model))
+    return dict(zip(STAGE_NAMES, modules, strict=True))

@@ -17,7 +17,20 @@ PACKAGE = "synboost_ros"
 
 # Lowest first; each entry names modules or packages directly under synboost_ros/.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("__init__", "classes", "config", "ensemble", "files", "options", "preprocessing")),
+    (
+        "base",
+        (
+            "__init__",
+            "classes",
+            "config",
+            "ensemble",
+            "files",
+            "manifest",
+            "options",
+            "preprocessing",
+            "torch_missing",
+        ),
+    ),
     ("nn", ("nn",)),
     (
         "core",
@@ -27,6 +40,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "weights_import",
             "shipped",
             "model_loading",
+            "graphs",
+            "model_source",
             "stages",
             "uncertainty",
             "export",

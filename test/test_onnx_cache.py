@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from synboost_ros import export
-from synboost_ros.export import CHECKSUMS_NAME, cached_onnx
+from synboost_ros.export import cached_onnx
+from synboost_ros.graphs import CHECKSUMS_NAME
 from synboost_ros.stages import STAGE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent

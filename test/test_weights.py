@@ -13,15 +13,9 @@ import torch
 
 from synboost_ros.classes import CLASS_NAMES
 from synboost_ros.config import IMAGENET_NORMALIZATION, InputNormalization, get_preset
+from synboost_ros.manifest import MANIFEST_NAME, ModelLoadError, WeightsNotFoundError
 from synboost_ros.model_loading import load_or_random_model, random_model
-from synboost_ros.weights import (
-    MANIFEST_NAME,
-    ModelLoadError,
-    WeightsNotFoundError,
-    combine_weights,
-    load_model,
-    save_weights,
-)
+from synboost_ros.weights import combine_weights, load_model, save_weights
 
 TINY = get_preset("edge").replace(segmentation_size=(192, 256), synthesis_size=(64, 128))
 NORMALIZATION_FIELDS = (

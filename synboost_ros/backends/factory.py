@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-
-import torch
+from typing import TYPE_CHECKING
 
 from synboost_ros.backends.base import Backend, BackendUnavailableError
 from synboost_ros.backends.tensorrt.api import tensorrt_installed
 from synboost_ros.backends.tensorrt.calibration import CalibrationSet
-from synboost_ros.model import SynBoostModel
+from synboost_ros.model_source import ModelSource
 from synboost_ros.options import (
     BACKEND_CHOICES,
     ModelOptions,
@@ -19,20 +18,41 @@ from synboost_ros.options import (
     option_spec,
     resolve_precision,
 )
+from synboost_ros.torch_missing import torch_missing
+
+if TYPE_CHECKING:
+    from synboost_ros.model import SynBoostModel
 
 logger = logging.getLogger(__name__)
 
 
+def _cuda_device_count() -> int | None:
+    """How many CUDA devices torch sees; None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def resolve_device(device: str) -> str:
     """Map ``auto`` to cuda when torch sees a GPU, else cpu. ValueError for a malformed name;
-    ``BackendUnavailableError`` for ``cuda`` / ``cuda:N`` when torch sees no such GPU."""
+    ``BackendUnavailableError`` for ``cuda`` / ``cuda:N`` when torch sees no such GPU.
+
+    Without torch, ``auto`` is cpu (said in the log) and ``cuda`` / ``cuda:N`` are left to the
+    backend to check."""
     spec = option_spec(ModelOptions, "device")
     if not spec.accepts(device):
         raise ValueError(f"device must be one of {spec.allowed()}, got {device!r}")
+    count = _cuda_device_count() if device == "auto" or device_kind(device) == "cuda" else 0
+    if count is None:
+        if device == "auto":
+            logger.info("device auto is cpu: without PyTorch no GPU is looked for (device cuda)")
+            return "cpu"
+        return device
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if count else "cpu"
     if device_kind(device) == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise BackendUnavailableError(
                 f"device {device!r} requested but torch sees no CUDA device; use device cpu"
@@ -58,14 +78,15 @@ def available_backends(device: str) -> list[str]:
 
 
 def create_backend(
-    model: SynBoostModel,
+    model: ModelSource | SynBoostModel,
     backend: str = "auto",
     device: str = "auto",
     precision: str = "auto",
     dla_core: int = -1,
     calibration: CalibrationSet | None = None,
 ) -> Backend:
-    """Build the requested backend; ``auto`` takes the first available and says which ran.
+    """Build the requested backend for a model (or its source); ``auto`` takes the first
+    available and says which ran.
 
     ``precision`` follows ``synboost_ros.options.resolve_precision`` on the resolved device.
     ``dla_core`` and ``calibration`` (int8) are TensorRT's. A backend or device that this
@@ -73,22 +94,18 @@ def create_backend(
     """
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
+    source = model if isinstance(model, ModelSource) else ModelSource.of_model(model)
     device = resolve_device(device)
     running = resolve_precision(precision, device)
     candidates = available_backends(device) if backend == "auto" else [backend]
     errors = []
     for name in candidates:
         try:
-            if name == "tensorrt":
-                from synboost_ros.backends.tensorrt.backend import TensorRTBackend
-
-                return TensorRTBackend(
-                    model, device, running, dla_core=dla_core, calibration=calibration
-                )
-            return _build(name, model, device, running, explicit=precision != "auto")
+            return _build(name, source, device, running, precision != "auto", dla_core, calibration)
         except (ImportError, RuntimeError, ValueError) as error:
             if backend != "auto" and isinstance(error, ImportError):
-                raise BackendUnavailableError(f"backend {name}: {error}") from error
+                missing = torch_missing(error, f"backend {name}")
+                raise BackendUnavailableError(str(missing or f"backend {name}: {error}")) from error
             if backend != "auto":
                 raise
             errors.append(f"{name}: {error}")
@@ -96,20 +113,31 @@ def create_backend(
     raise BackendUnavailableError("no backend could be created: " + "; ".join(errors))
 
 
-def _build(name: str, model: SynBoostModel, device: str, precision: str, explicit: bool) -> Backend:
-    if precision == "int8":
+def _build(
+    name: str,
+    source: ModelSource,
+    device: str,
+    precision: str,
+    explicit: bool,
+    dla_core: int,
+    calibration: CalibrationSet | None,
+) -> Backend:
+    if precision == "int8" and name != "tensorrt":
         logger.warning("int8 needs the TensorRT backend; %s runs fp16", name)
         precision = "fp16"
     if name == "torch":
         from synboost_ros.backends.torch_backend import TorchBackend
 
-        return TorchBackend(model, device, precision)
+        return TorchBackend(source.model(), device, precision)
     if name == "onnxruntime":
         from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
-        from synboost_ros.export import cached_onnx
 
         if precision == "fp16":
             note = logger.warning if explicit else logger.info
             note("onnxruntime runs the fp32 graphs; precision is fp32")
-        return OnnxRuntimeBackend(cached_onnx(model), device)
-    raise ValueError(f"unknown backend {name!r}")
+        return OnnxRuntimeBackend(source.onnx_graphs(), device)
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
+
+    return TensorRTBackend(
+        source.model(), device, precision, dla_core=dla_core, calibration=calibration
+    )

@@ -162,8 +162,8 @@ def run_ablation(args: argparse.Namespace) -> int:
 
 def _load_model(options: ModelOptions, preset: str | None):
     """The model of ``options``, of ``preset`` if given, else of the weights' preset."""
+    from synboost_ros.manifest import read_manifest
     from synboost_ros.model_loading import load_or_random_model
-    from synboost_ros.weights import read_manifest
 
     if preset is None:
         preset = read_manifest(options.weights).preset if options.weights else options.preset
@@ -172,7 +172,7 @@ def _load_model(options: ModelOptions, preset: str | None):
 
 def _warn_if_other_maps(weights: Path, no_uncertainty_weights: Path) -> None:
     """Note when the ablation net was trained on another model's segmentation / synthesis."""
-    from synboost_ros.weights import read_manifest
+    from synboost_ros.manifest import read_manifest
 
     full, ablation = read_manifest(weights), read_manifest(no_uncertainty_weights)
     differing = [

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_onnx(args: argparse.Namespace) -> int:
     """Export the three stage graphs and print their input/output shapes as JSON."""
-    from synboost_ros.export import export_onnx
+    from synboost_ros.export import write_graph_folder
     from synboost_ros.model_loading import load_or_random_model
     from synboost_ros.stages import stage_specs
 
@@ -54,7 +54,7 @@ def run_onnx(args: argparse.Namespace) -> int:
         options.segmentation_size,
         options.synthesis_size,
     )
-    paths = export_onnx(model, args.out)
+    paths = write_graph_folder(model, args.out)
     specs = stage_specs(model.config)
     summary = {
         name: {

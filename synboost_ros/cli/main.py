@@ -39,16 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code.
 
-    Bad input and a backend or device this machine lacks end in one line on stderr and exit
-    code 2; ``--debug`` shows the traceback instead.
+    Bad input, a backend or device this machine lacks and a command that needs PyTorch where
+    it is not installed end in one line on stderr and exit code 2; ``--debug`` shows the
+    traceback instead.
     """
     args = build_parser().parse_args(argv)
     # After parsing: --help loads no torch.
     from synboost_ros.backends.base import BackendUnavailableError
-    from synboost_ros.weights import ModelLoadError, WeightsNotFoundError
+    from synboost_ros.manifest import ModelLoadError, WeightsNotFoundError
+    from synboost_ros.torch_missing import torch_missing
 
     try:
         return int(args.func(args) or 0)
+    except ImportError as error:
+        missing = torch_missing(error, f"synboost {args.command}")
+        if args.debug or missing is None:
+            raise
+        print(f"synboost {args.command}: error: {missing}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, ModelLoadError, BackendUnavailableError) as error:
         if args.debug:
             raise

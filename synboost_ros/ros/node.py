@@ -53,6 +53,7 @@ from rclpy.utilities import get_rmw_implementation_identifier
 from sensor_msgs.msg import CompressedImage, Image
 
 from synboost_ros.files import fallback_dir
+from synboost_ros.manifest import ModelLoadError, WeightsNotFoundError
 from synboost_ros.pipeline import AnomalyPipeline, InvalidImageError
 from synboost_ros.postprocess.temporal import TemporalFusion
 from synboost_ros.ros.cameras import CameraSpec
@@ -93,7 +94,7 @@ from synboost_ros.ros.parameters import (
 )
 from synboost_ros.ros.scene_outputs import SceneOutputs
 from synboost_ros.self_test import SelfTestResult, run_self_test
-from synboost_ros.weights import ModelLoadError, WeightsNotFoundError
+from synboost_ros.torch_missing import torch_missing
 
 try:  # Iron and later
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -244,7 +245,10 @@ class AnomalyNode(Node):
             message = f"{error} ({ROS_WEIGHTS_HINT})"
         except ModelLoadError as error:
             message = str(error)
-        except (ValueError, ImportError, RuntimeError, OSError) as error:
+        except ImportError as error:
+            missing = torch_missing(error, f"backend {self._params.backend}")
+            message = str(missing or f"cannot create the pipeline: {error}")
+        except (ValueError, RuntimeError, OSError) as error:
             message = f"cannot create the pipeline: {error}"
         self._load_error = message
         self.publish_diagnostics()

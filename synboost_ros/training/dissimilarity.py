@@ -23,7 +23,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
 
-from synboost_ros.export import default_cache_dir
+from synboost_ros.graphs import default_cache_dir
 from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.losses import enet_class_weights, safe_cross_entropy
 from synboost_ros.nn.pretrained import load_torchvision_vgg

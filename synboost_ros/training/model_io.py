@@ -13,14 +13,15 @@ from typing import Any
 
 import torch
 
-from synboost_ros.config import PipelineConfig, get_preset
+from synboost_ros.config import PipelineConfig, get_preset, with_sizes
+from synboost_ros.manifest import ModelLoadError
 from synboost_ros.model import SynBoostModel
-from synboost_ros.model_loading import random_model, rebuilt_model, with_sizes
+from synboost_ros.model_loading import random_model, rebuilt_model
 from synboost_ros.nn.dissimilarity import DissimilarityNet
 from synboost_ros.options import DEFAULT_PRESET
 from synboost_ros.training.options import TrainOptions
 from synboost_ros.training.provenance import extend_provenance
-from synboost_ros.weights import ModelLoadError, load_model, load_weights, save_weights
+from synboost_ros.weights import load_model, load_weights, save_weights
 
 # Provenance flag of folders whose dissimilarity net was trained without uncertainty maps.
 USES_UNCERTAINTY_KEY = "dissimilarity_uses_uncertainty"
