@@ -70,7 +70,6 @@ setup(
             "scikit-image>=0.19",
             "colcon-common-extensions>=0.3",  # test_colcon.py: colcon builds of this package
             "hypothesis>=6.0",
-            "tensorrt-stubs>=10.8",  # test_tensorrt_names.py: the TensorRT names the backend uses
         ],
     },
     zip_safe=True,

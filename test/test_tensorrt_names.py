@@ -1,4 +1,5 @@
-"""Every TensorRT name the backend uses, against the ``tensorrt-stubs`` type stubs (dev extra).
+"""Every TensorRT name the backend uses, against the ``tensorrt-stubs`` type stubs (``make setup``
+installs them without dependencies).
 
 ``api.TENSORRT_NAMES`` is the written list (with each name's status in TensorRT 8.6); this test
 checks that each listed name exists in the stubs (TensorRT 10.x, inherited members included),
@@ -26,7 +27,7 @@ def _stub_paths() -> list[Path]:
         paths = [Path(entry) / name for name in STUB_FILES]
         if all(p.is_file() for p in paths):
             return paths
-    pytest.fail("tensorrt-stubs is not installed: pip install -e '.[dev]' (or tensorrt-stubs)")
+    pytest.fail("tensorrt-stubs is missing: pip install --no-deps tensorrt-stubs (as make setup)")
 
 
 def _stubs() -> tuple[set[str], dict[str, set[str]]]:
