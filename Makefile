@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch first, pinned to the CPU build on machines without CUDA (see README).
 TORCH_SPEC ?= torch==2.13.0
+# Type stubs for test_tensorrt_names.py, installed without dependencies: the tensorrt packages
+# they require are placeholders that download from NVIDIA's index.
 TRT_STUBS_SPEC ?= tensorrt-stubs==10.13.0.35.1
 
 .PHONY: setup test lint demo train-example clean
@@ -13,8 +15,6 @@ $(BIN)/synboost: setup.py package.xml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[torch,onnx,ros,bag,viz,pretrained,dev]"
-	# test_tensorrt_names.py: the type stubs alone; their tensorrt requirements are
-	# placeholders that download from NVIDIA's index, so no dependencies.
 	$(BIN)/pip install -q --no-deps "$(TRT_STUBS_SPEC)"
 	touch $@
 
