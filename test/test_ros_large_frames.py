@@ -43,7 +43,10 @@ fast_dds_only = pytest.mark.skipif(
 FULL_HD = (1920, 1080)
 NAME = f"sbframes{os.getpid()}"
 TOPIC = f"/sbframes{os.getpid()}/image_raw"
-HINT_WAIT_S = 20.0
+# The camera process publishes for 20 s (the hint needs its publisher alive): the hint comes
+# 3 s after the node sees it, once the camera process has started (up to ~15 s on a busy host).
+HINT_WAIT_S = 60.0
+HINT_FRAMES = 200
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +80,14 @@ def test_without_the_profile_in_the_camera_diagnostics_and_log_say_what_to_set(g
     counters, log = graph
     before = counters.frames_in()
     camera = subprocess.Popen(
-        publisher_command(TOPIC, *FULL_HD, 100),
+        publisher_command(TOPIC, *FULL_HD, HINT_FRAMES),
         env=environment(profile=False),
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         values = counters.wait(lambda values: "no frame for" in values["message"], HINT_WAIT_S)
-        sent = int(camera.communicate(timeout=60)[0].split()[-1])
+        sent = int(camera.communicate(timeout=HINT_WAIT_S)[0].split()[-1])
     finally:
         if camera.poll() is None:
             camera.kill()

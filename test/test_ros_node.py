@@ -514,11 +514,15 @@ def test_bad_raw_frames_are_counted_and_good_frames_keep_flowing(ros, case):
     send_good_frame(ros, f"good_after_{case}")
 
 
+THROTTLE_ROSOUT = "rosout_of_the_throttle_test"
+
+
 def test_a_bad_frame_of_a_new_reason_is_always_logged(ros):
     lines: list[str] = []
     subscription = ros.tester.create_subscription(
-        Log, "/rosout", ros.collector.callback("rosout"), 100
-    )
+        Log, "/rosout", ros.collector.callback(THROTTLE_ROSOUT), 100
+    )  # a key of its own: another test's /rosout subscription may still be stored under "rosout"
+    logged_lines = ros.collector.messages[THROTTLE_ROSOUT]
     try:
         # /rosout matched: a bad frame of a reason of its own is logged and arrives
         warm_up = Image(height=2, width=2, encoding="sbwarmup", step=6, data=bytes(12))
@@ -526,7 +530,7 @@ def test_a_bad_frame_of_a_new_reason_is_always_logged(ros):
         assert publish_until(
             ros.raw_pub,
             warm_up,
-            lambda: any("throttle_warm_up" in m.msg for m in ros.collector.messages["rosout"]),
+            lambda: any("throttle_warm_up" in m.msg for m in logged_lines),
             ros,
         ), "no bad-frame line reached /rosout"
         start = time.monotonic()
@@ -538,7 +542,7 @@ def test_a_bad_frame_of_a_new_reason_is_always_logged(ros):
         sent_in_s = time.monotonic() - start
 
         def logged() -> bool:
-            lines[:] = [m.msg for m in ros.collector.messages["rosout"] if "bad frame" in m.msg]
+            lines[:] = [m.msg for m in logged_lines if "bad frame" in m.msg]
             return any("throttled_32FC1" in line for line in lines)
 
         # within the 2 s throttle of the first reason: logged anyway (was: never logged)
