@@ -61,6 +61,7 @@ class ICNetLite0(nn.Module):
             )
         self.num_classes = num_classes
         self.input_size = (height, width)
+        self.half_size = (height // 2, width // 2)
         self.config = config
 
         self.full_res_branch = full_resolution_branch(config.light_width)
@@ -93,7 +94,8 @@ class ICNetLite0(nn.Module):
                 f"input, got shape {tuple(x.shape)}"
             )
         eighth = self.full_res_branch(x)
-        sixteenth, thirty_second = self.backbone(_resize(x, 0.5))
+        half = F.interpolate(x, size=self.half_size, mode="bilinear", align_corners=False)
+        sixteenth, thirty_second = self.backbone(half)
         thirty_second = self.pyramid_pooling(thirty_second)
         fused_sixteenth, aux_sixteenth = self.fuse_to_sixteenth(thirty_second, sixteenth)
         fused_eighth, aux_eighth = self.fuse_to_eighth(fused_sixteenth, eighth)
