@@ -308,3 +308,23 @@ def test_train_from_the_pretrained_trunk_runs_and_resumes(
         pytest.approx(0.1 * groups[0]["initial_lr" if stage == "seg" else "lr"])
     )
     assert read_manifest(tmp_path / "crashed").config == model.config
+
+
+def test_cli_refuses_a_negative_trunk_lr_scale_and_two_initialisations(
+    tmp_path, capsys, world, tiny_weights
+) -> None:
+    out = tmp_path / "bad"
+    for stage in ("seg", "dissim"):
+        code = main(["train", stage, "--data", str(world), "--out", str(out),
+                     "--init-weights", str(tiny_weights), "--steps", "1",
+                     "--trunk-lr-scale", "-0.5", *COMMON])  # fmt: skip
+        assert code == 2
+        assert "trunk learning-rate scale must be >= 0, got -0.5" in capsys.readouterr().err
+        assert not out.exists()
+    for stage, both in (
+        ("seg", ["--pretrained-trunk", "--resnet50-weights", "r.pth"]),
+        ("dissim", ["--pretrained-encoder", "--vgg16-weights", "v.pth"]),
+    ):
+        with pytest.raises(SystemExit):
+            main(["train", stage, "--data", str(world), "--out", str(out), *both])
+        assert "not allowed with argument" in capsys.readouterr().err

@@ -9,7 +9,7 @@ to the width asked for, and the full-resolution level a projection of the 1/2 ta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,7 @@ class Lite0Pyramid(nn.Module):
     ``VGGFeatures`` does for the VGG16 taps; input sides must divide by 8.
     """
 
-    def __init__(self, widths: Sequence[int]) -> None:
+    def __init__(self, widths: Iterable[int]) -> None:
         super().__init__()
         widths = tuple(widths)
         if len(widths) != len(LEVEL_TAPS) or min(widths) < 1:

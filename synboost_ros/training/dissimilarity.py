@@ -84,6 +84,8 @@ class DissimilarityOptions:
     def __post_init__(self) -> None:
         if self.pretrained_encoder and self.vgg16_weights is not None:
             raise ValueError("give VGG16 weights or the pretrained Lite0 encoder, not both")
+        if not self.trunk_lr_scale >= 0.0:
+            raise ValueError(f"trunk learning-rate scale must be >= 0, got {self.trunk_lr_scale}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
 

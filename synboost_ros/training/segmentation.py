@@ -76,6 +76,8 @@ class SegmentationOptions:
     def __post_init__(self) -> None:
         if self.pretrained_trunk and self.resnet50_weights is not None:
             raise ValueError("give ResNet-50 weights or the pretrained Lite0 trunk, not both")
+        if not self.trunk_lr_scale >= 0.0:
+            raise ValueError(f"trunk learning-rate scale must be >= 0, got {self.trunk_lr_scale}")
 
 
 def poly_lr_scheduler(optimizer: torch.optim.Optimizer, total_steps: int) -> PolynomialLR:
