@@ -328,3 +328,11 @@ def test_cli_refuses_a_negative_trunk_lr_scale_and_two_initialisations(
         with pytest.raises(SystemExit):
             main(["train", stage, "--data", str(world), "--out", str(out), *both])
         assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_resnet50_weights_refuse_the_lite0_trunk() -> None:
+    from synboost_ros.nn.pretrained import load_resnet50_backbone
+
+    network = ICNetLite0(NUM_CLASSES, (192, 192), with_lite0(TINY_CONFIG).icnet)
+    with pytest.raises(ValueError, match="need a ResNet, not a EfficientNetLite0"):
+        load_resnet50_backbone(network.backbone, {})

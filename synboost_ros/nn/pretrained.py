@@ -157,6 +157,8 @@ def load_resnet50_backbone(backbone: DilatedResNet, path_or_state_dict: StateSou
     (``conv1``-``conv3``, ``bn1``-``bn3``), e.g. lxtGH/Fast_Seg's ``resnet50-deep.pth``. Older
     torchvision files lack BN ``num_batches_tracked`` counters; those keep their values.
     """
+    if not isinstance(backbone, DilatedResNet):
+        raise ValueError(f"ResNet-50 weights need a ResNet, not a {type(backbone).__name__}")
     if (
         backbone.base_width != _RESNET50_BASE_WIDTH
         or backbone.blocks != _RESNET50_BLOCKS
