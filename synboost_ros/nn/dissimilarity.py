@@ -7,11 +7,13 @@ import itertools
 import torch
 from torch import nn
 
-from synboost_ros.config import DissimilarityConfig
+from synboost_ros.config import DISSIMILARITY_ENCODERS, DissimilarityConfig
+from synboost_ros.nn.lite0_pyramid import Lite0Pyramid
 from synboost_ros.nn.normalization import SPADE
-from synboost_ros.nn.vgg import VGGFeatures
+from synboost_ros.nn.vgg import VGGFeatures, scaled_width
 
 VGG_TAPS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")  # 1, 1/2, 1/4, 1/8
+VGG_TAP_WIDTHS: tuple[int, ...] = (64, 128, 256, 512)  # at width multiplier 1
 NUM_LEVELS = len(VGG_TAPS)
 UNCERTAINTY_CHANNELS = 3  # entropy, perceptual difference, distance
 
@@ -94,7 +96,9 @@ class DissimilarityNet(nn.Module):
     Channels per level l = 0..3 (sizes 1, 1/2, 1/4, 1/8; V = VGG16 tap widths, 64/128/256/512
     times ``vgg_width``; S, P, F = ``semantic_widths``, ``prior_widths``, ``fusion_widths``):
 
-    - encoders: VGG16 shared by image and synthesis (V[l] each), semantic encoder on the
+    - encoders: the image encoder shared by image and synthesis (V[l] each): VGG16 (``vgg``),
+      or with ``encoder`` "efficientnet_lite0" an EfficientNet-Lite0 trunk whose taps are
+      projected to V[l] (``lite0``, nn/lite0_pyramid.py); semantic encoder on the
       one-hot map (S[l]), uncertainty encoder on the 3 uncertainty maps (P[l], P == F);
     - fusion: 1x1 conv of concat(real, synth, semantic) (2 V[l] + S[l]) -> F[l], multiplied
       by the uncertainty features, then the real/synth correlation appended: F[l] + 1;
@@ -125,6 +129,10 @@ class DissimilarityNet(nn.Module):
                 f"prior_widths {config.prior_widths} must equal fusion_widths {fusion_widths}: "
                 "the fused features are multiplied element-wise by the uncertainty features"
             )
+        if config.encoder not in DISSIMILARITY_ENCODERS:
+            raise ValueError(
+                f"encoder must be one of {DISSIMILARITY_ENCODERS}, got {config.encoder!r}"
+            )
         if config.correlation not in CORRELATIONS:
             raise ValueError(
                 f"correlation must be one of {CORRELATIONS}, got {config.correlation!r}"
@@ -133,7 +141,12 @@ class DissimilarityNet(nn.Module):
         self.use_uncertainty = use_uncertainty
         self.correlation = config.correlation
 
-        self.vgg = VGGFeatures(16, VGG_TAPS, config.vgg_width)
+        self.vgg: VGGFeatures | None = None
+        self.lite0: Lite0Pyramid | None = None
+        if config.encoder == "vgg16":
+            self.vgg = VGGFeatures(16, VGG_TAPS, config.vgg_width)
+        else:
+            self.lite0 = Lite0Pyramid(scaled_width(w, config.vgg_width) for w in VGG_TAP_WIDTHS)
         self.semantic_encoder = PyramidEncoder(num_classes, tuple(config.semantic_widths))
         self.prior_encoder = (
             PyramidEncoder(UNCERTAINTY_CHANNELS, fusion_widths) if use_uncertainty else None
@@ -141,7 +154,7 @@ class DissimilarityNet(nn.Module):
         self.fusion = nn.ModuleList(
             nn.Conv2d(2 * vgg_ch + sem_ch, out_ch, kernel_size=1)
             for vgg_ch, sem_ch, out_ch in zip(
-                self.vgg.tap_channels, config.semantic_widths, fusion_widths, strict=True
+                self.image_encoder.tap_channels, config.semantic_widths, fusion_widths, strict=True
             )
         )
         decoder_widths = list(config.decoder_widths) or [
@@ -164,6 +177,16 @@ class DissimilarityNet(nn.Module):
         self.decoder = nn.ModuleList(stages)  # coarsest first
         self.head = nn.Conv2d(decoder_widths[0], 2, kernel_size=1)
 
+    @property
+    def image_encoder(self) -> VGGFeatures | Lite0Pyramid:
+        """The encoder shared by the image and its synthesis."""
+        return self.vgg if self.vgg is not None else self.lite0
+
+    @property
+    def trunk(self) -> nn.Module:
+        """The part ImageNet weights initialise: the VGG16, or the Lite0 trunk."""
+        return self.vgg if self.vgg is not None else self.lite0.trunk
+
     def forward(
         self,
         image: torch.Tensor,
@@ -181,12 +204,12 @@ class DissimilarityNet(nn.Module):
         """
         self._check_inputs(image, synthesized, semantic_onehot, uncertainty)
         batch = image.shape[0]
-        vgg_features = self.vgg(torch.cat([image, synthesized], dim=0))
+        image_features = self.image_encoder(torch.cat([image, synthesized], dim=0))
         semantic_features = self.semantic_encoder(semantic_onehot)
         prior_features = self.prior_encoder(uncertainty) if self.prior_encoder is not None else None
         fused_levels = []
         for level, fuse in enumerate(self.fusion):
-            real, synth = vgg_features[level][:batch], vgg_features[level][batch:]
+            real, synth = image_features[level][:batch], image_features[level][batch:]
             fused = fuse(torch.cat([real, synth, semantic_features[level]], dim=1))
             if prior_features is not None:
                 fused = fused * prior_features[level]

@@ -58,6 +58,32 @@ def same_padding(kernel: int, stride: int) -> tuple[int, int, int, int]:
     return (before, total - before, before, total - before)
 
 
+class SamePad(nn.Module):
+    """Zero padding (left, right, top, bottom) by concatenating zero rows and columns.
+
+    ``nn.ZeroPad2d`` exports as an ONNX Pad whose pads are computed by a subgraph that the
+    exporter does not fold, which leaves the graph's shapes dynamic; slices, a product and
+    concatenation keep them static.
+    """
+
+    def __init__(self, left: int, right: int, top: int, bottom: int) -> None:
+        super().__init__()
+        self.width_pad = (left, right)
+        self.height_pad = (top, bottom)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, top + H + bottom, left + W + right)."""
+        x = _pad_dim(x, 2, *self.height_pad)
+        return _pad_dim(x, 3, *self.width_pad)
+
+
+def _pad_dim(x: torch.Tensor, dim: int, before: int, after: int) -> torch.Tensor:
+    if not before and not after:
+        return x
+    zero = x.narrow(dim, 0, 1) * 0
+    return torch.cat([zero] * before + [x] + [zero] * after, dim=dim)
+
+
 class ConvBN(nn.Sequential):
     """Bias-free convolution with "SAME" padding, batch norm, and ReLU6 unless ``linear``."""
 
@@ -74,7 +100,7 @@ class ConvBN(nn.Sequential):
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         symmetric = left == right == top == bottom
         if not symmetric:
-            layers["pad"] = nn.ZeroPad2d((left, right, top, bottom))
+            layers["pad"] = SamePad(left, right, top, bottom)
         layers["conv"] = nn.Conv2d(
             in_channels,
             out_channels,

@@ -48,6 +48,15 @@ def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequen
     )
 
 
+def full_resolution_branch(light_width: int) -> nn.Sequential:
+    """Three stride-2 3x3 conv + BN + ReLU: input -> 1/8 with ``2 * light_width`` channels."""
+    return nn.Sequential(
+        _conv_bn_relu(3, light_width, stride=2),
+        _conv_bn_relu(light_width, light_width, stride=2),
+        _conv_bn_relu(light_width, 2 * light_width, stride=2),
+    )
+
+
 class CascadeFeatureFusion(nn.Module):
     """Fuse a low-resolution map into a 2x larger high-resolution one.
 
@@ -107,11 +116,7 @@ class ICNet(nn.Module):
         self.config = config
 
         light = config.light_width
-        self.full_res_branch = nn.Sequential(
-            _conv_bn_relu(3, light, stride=2),
-            _conv_bn_relu(light, light, stride=2),
-            _conv_bn_relu(light, 2 * light, stride=2),
-        )
+        self.full_res_branch = full_resolution_branch(light)
         self.backbone = DilatedResNet(config.base_width, config.blocks)
         pooled_channels = 4 * config.base_width
         self.pyramid_pooling = PyramidPooling(
@@ -126,6 +131,11 @@ class ICNet(nn.Module):
             config.fusion_width, 2 * light, config.fusion_width, num_classes
         )
         self.classifier = nn.Conv2d(config.fusion_width, num_classes, 1)
+
+    @property
+    def trunk(self) -> nn.Module:
+        """The part ImageNet weights initialise: the ResNet backbone."""
+        return self.backbone
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != 3:

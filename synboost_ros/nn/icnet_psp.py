@@ -140,6 +140,11 @@ class ICNetPSP(nn.Module):
         self.fuse_to_eighth = AlignedCascadeFusion(fusion, 2 * light, fusion, num_classes)
         self.classifier = nn.Conv2d(fusion, num_classes, 1, bias=False)
 
+    @property
+    def trunk(self) -> nn.Module:
+        """The part ImageNet weights initialise: the ResNet backbone."""
+        return self.backbone
+
     def forward(self, x: torch.Tensor) -> torch.Tensor | ICNetTrainingOutput:
         """Logits at input resolution (eval) or ``ICNetTrainingOutput`` (training)."""
         if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != self.input_size:

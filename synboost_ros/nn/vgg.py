@@ -12,6 +12,11 @@ _LAYOUTS: dict[int, tuple[tuple[int, ...], ...]] = {
 }
 
 
+def scaled_width(width: int, width_multiplier: float) -> int:
+    """A conv width times the multiplier, rounded, at least 1."""
+    return max(1, round(width * width_multiplier))
+
+
 class VGGFeatures(nn.Module):
     """Convolutional part of VGG, truncated after the last requested tap.
 
@@ -35,7 +40,7 @@ class VGGFeatures(nn.Module):
             if block > 1:
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             for conv, width in enumerate(widths, start=1):
-                out_channels = max(1, round(width * width_multiplier))
+                out_channels = scaled_width(width, width_multiplier)
                 layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
                 layers.append(nn.ReLU(inplace=False))
                 tap_index[f"relu{block}_{conv}"] = len(layers) - 1

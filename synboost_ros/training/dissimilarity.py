@@ -41,6 +41,11 @@ from synboost_ros.training.dissimilarity_data import (
     label_histogram,
     load_example,
 )
+from synboost_ros.training.fine_tuning import (
+    freeze_batch_norm_statistics,
+    pretrained_lite0_dissimilarity,
+    trunk_parameter_groups,
+)
 from synboost_ros.training.inference_maps import MapExtractor, image_tensor
 from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
 from synboost_ros.training.model_io import (
@@ -70,10 +75,17 @@ class DissimilarityOptions:
     cache_dir: Path | None = None  # default: <synboost cache>/dissimilarity
     val_format: str = "fishyscapes"
     vgg16_weights: Path | None = None  # torchvision VGG16 for the image encoder (width 1 only)
+    pretrained_encoder: bool = False  # a fresh net on the ImageNet EfficientNet-Lite0 trunk
+    trunk_lr_scale: float = 1.0  # learning rate of the image encoder's trunk, times lr
+    freeze_trunk_bn: bool = False  # the trunk's batch norms keep their running statistics
     split: str = "train"
     ema_decay: float | None = None  # keep, validate and write an EMA of the weights
 
     def __post_init__(self) -> None:
+        if self.pretrained_encoder and self.vgg16_weights is not None:
+            raise ValueError("give VGG16 weights or the pretrained Lite0 encoder, not both")
+        if not self.trunk_lr_scale >= 0.0:
+            raise ValueError(f"trunk learning-rate scale must be >= 0, got {self.trunk_lr_scale}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
 
@@ -160,11 +172,25 @@ def train_dissimilarity(
             f"{int(histogram[0])}/{int(histogram[1])}; class weights {class_weights.tolist()}"
         )
 
-        if not dis_options.use_uncertainty:
+        pretrained = None
+        if dis_options.pretrained_encoder:
+            pretrained = pretrained_lite0_dissimilarity(
+                model, dis_options.use_uncertainty, options.seed
+            )
+            config = model.config
+            logger.note(
+                f"image encoder: ImageNet EfficientNet-Lite0 trunk from {pretrained['path']}"
+            )
+        elif not dis_options.use_uncertainty:
             model.dissimilarity = fresh_dissimilarity_net(config, False, options.seed)
         net = model.dissimilarity
         if dis_options.vgg16_weights is not None:
+            if net.vgg is None:
+                raise ValueError("VGG16 weights given, but the image encoder is EfficientNet-Lite0")
             load_torchvision_vgg(net.vgg, dis_options.vgg16_weights)
+        if dis_options.freeze_trunk_bn:
+            count = freeze_batch_norm_statistics(net.trunk)
+            logger.note(f"{count} batch norms of the image encoder keep their statistics")
         wrapped = runtime.wrap(net.train())
         ema = None
         if dis_options.ema_decay is not None:
@@ -181,7 +207,9 @@ def train_dissimilarity(
         total = total_steps(steps, epochs, sampler.batches_per_epoch)
         settings = LoopSettings(total, options.log_every, options.checkpoint_every)
         lr = options.lr or DEFAULT_LR
-        optimizer = torch.optim.Adam(wrapped.parameters(), lr=lr, betas=ADAM_BETAS)
+        optimizer = torch.optim.Adam(
+            trunk_parameter_groups(net, lr, dis_options.trunk_lr_scale), lr=lr, betas=ADAM_BETAS
+        )
         has_validation = options.val_data is not None
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
@@ -304,6 +332,9 @@ def train_dissimilarity(
                     "batch_size": options.batch_size or DEFAULT_BATCH_SIZE,
                     "lr": lr,
                     "ema_decay": dis_options.ema_decay,
+                    "pretrained_encoder": pretrained,
+                    "trunk_lr_scale": dis_options.trunk_lr_scale,
+                    "freeze_trunk_bn": dis_options.freeze_trunk_bn,
                     "use_uncertainty": dis_options.use_uncertainty,
                     "sources": list(dis_options.sources),
                     "examples": len(examples),

@@ -32,6 +32,11 @@ from synboost_ros.preprocessing import network_input, resize_labels
 from synboost_ros.stages import SegmentationStage
 from synboost_ros.training.augment import color_jitter, random_hflip, random_scale_crop
 from synboost_ros.training.checkpoint import checkpoint_saver, load_checkpoint
+from synboost_ros.training.fine_tuning import (
+    freeze_batch_norm_statistics,
+    pretrained_lite0_segmentation,
+    trunk_parameter_groups,
+)
 from synboost_ros.training.inference_maps import image_tensor
 from synboost_ros.training.loop import LoopSettings, make_loader, run_loop, total_steps
 from synboost_ros.training.metric_log import MetricLogger
@@ -61,9 +66,18 @@ class SegmentationOptions:
     split: str = "train"
     val_split: str = "val"
     resnet50_weights: Path | None = None  # torchvision ResNet-50 for the backbone (light)
+    pretrained_trunk: bool = False  # a fresh ICNet "lite0" on the ImageNet Lite0 trunk
+    trunk_lr_scale: float = 1.0  # learning rate of the trunk, times lr
+    freeze_trunk_bn: bool = False  # the trunk's batch norms keep their running statistics
     class_weighting: str = "none"  # "enet": 1 / ln(1.02 + class frequency of the training split)
     anomaly_val_data: Path | None = None  # anomaly set for the softmax-entropy AP / FPR95
     anomaly_val_format: str = "fishyscapes"
+
+    def __post_init__(self) -> None:
+        if self.pretrained_trunk and self.resnet50_weights is not None:
+            raise ValueError("give ResNet-50 weights or the pretrained Lite0 trunk, not both")
+        if not self.trunk_lr_scale >= 0.0:
+            raise ValueError(f"trunk learning-rate scale must be >= 0, got {self.trunk_lr_scale}")
 
 
 def poly_lr_scheduler(optimizer: torch.optim.Optimizer, total_steps: int) -> PolynomialLR:
@@ -109,16 +123,18 @@ class SegmentationTrainSet(Dataset):
 def build_optimizer(
     network: nn.Module, options: SegmentationOptions, lr: float
 ) -> torch.optim.Optimizer:
-    """SGD with momentum or Adam, with weight decay."""
+    """SGD with momentum or Adam, with weight decay; the ``trunk`` of ``network`` (unwrapped)
+    at ``lr * options.trunk_lr_scale``."""
+    groups = trunk_parameter_groups(network, lr, options.trunk_lr_scale)
     if options.optimizer == "sgd":
         return torch.optim.SGD(
-            network.parameters(),
+            groups,
             lr=lr,
             momentum=options.momentum,
             weight_decay=options.weight_decay,
         )
     if options.optimizer == "adam":
-        return torch.optim.Adam(network.parameters(), lr=lr, weight_decay=options.weight_decay)
+        return torch.optim.Adam(groups, lr=lr, weight_decay=options.weight_decay)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {options.optimizer!r}")
 
 
@@ -178,6 +194,10 @@ def train_segmentation(
         started, layout, resume_from = session.started, session.layout, session.resume_from
         runtime, logger, start = session.runtime, session.logger, session.start
         model = start.model
+        pretrained = None
+        if seg_options.pretrained_trunk:
+            pretrained = pretrained_lite0_segmentation(model, options.seed)
+            logger.note(f"ICNet lite0: ImageNet EfficientNet-Lite0 trunk from {pretrained['path']}")
         if seg_options.resnet50_weights is not None:
             load_resnet50_backbone(model.segmentation.backbone, seg_options.resnet50_weights)
             logger.note(f"ICNet backbone initialised from {seg_options.resnet50_weights}")
@@ -206,9 +226,12 @@ def train_segmentation(
         )
         if runtime.distributed and runtime.device.type == "cuda":
             model.segmentation = nn.SyncBatchNorm.convert_sync_batchnorm(model.segmentation)
+        if seg_options.freeze_trunk_bn:
+            count = freeze_batch_norm_statistics(model.segmentation.trunk)
+            logger.note(f"{count} batch norms of the ICNet trunk keep their statistics")
         network = runtime.wrap(model.segmentation.train())
         lr = options.lr or DEFAULT_LR[seg_options.optimizer]
-        optimizer = build_optimizer(network, seg_options, lr)
+        optimizer = build_optimizer(model.segmentation, seg_options, lr)
         scheduler = poly_lr_scheduler(optimizer, settings.total_steps)
         scaler = runtime.grad_scaler()
         modules = {"segmentation": model.segmentation}
@@ -273,6 +296,7 @@ def train_segmentation(
                     "batch_size": batch_size,
                     "lr": lr,
                     **settings_record(seg_options),
+                    "pretrained_trunk": pretrained,
                     "class_weights": None if class_weights is None else class_weights.tolist(),
                 },
             )
