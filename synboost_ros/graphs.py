@@ -75,14 +75,27 @@ def source_problem(folder: Path, source: dict) -> str | None:
         return f"{SOURCE_NAME} {problem}"
     if not isinstance(recorded, dict) or recorded.get("weights") != source["weights"]:
         return "were exported from other weights"
-    if recorded.get("config") != source["config"]:
+    config = _complete_config(recorded.get("config"))
+    if config != source["config"]:
         differing = sorted(
             key
-            for key in set(source["config"]) | set(recorded.get("config") or {})
-            if (recorded.get("config") or {}).get(key) != source["config"].get(key)
+            for key in set(source["config"]) | set(config)
+            if config.get(key) != source["config"].get(key)
         )
         return f"were exported for another configuration ({', '.join(differing)} differ)"
     return None
+
+
+def _complete_config(recorded: object) -> dict:
+    """A recorded configuration with the fields added since at their defaults (as manifests
+    are read), in ``graph_source``'s form; as recorded when it is no configuration."""
+    if not isinstance(recorded, dict):
+        return {}
+    try:
+        config = PipelineConfig.from_dict(recorded)
+    except (TypeError, ValueError):
+        return recorded
+    return json.loads(json.dumps(config.to_dict()))
 
 
 def default_cache_dir() -> Path:

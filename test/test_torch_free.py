@@ -253,6 +253,21 @@ def test_graphs_of_other_weights_are_not_run(tmp_path) -> None:
     assert problem == "were exported from other weights"
 
 
+def test_graphs_recorded_before_a_new_config_field_still_match_only_at_its_default(tmp_path):
+    folder = copy_shipped(tmp_path)
+    source_path = folder / WEIGHTS_GRAPHS_DIR / SOURCE_NAME
+    recorded = json.loads(source_path.read_text())
+    recorded["config"]["dissimilarity"].pop("encoder", None)  # as written before the field was
+    source_path.write_text(json.dumps(recorded))
+    source = ModelSource.open("edge", folder).graphs_source
+
+    assert source_problem(folder / WEIGHTS_GRAPHS_DIR, source) is None
+    recorded["config"]["dissimilarity"]["correlation"] = "sum"  # a field that does differ
+    source_path.write_text(json.dumps(recorded))
+    problem = source_problem(folder / WEIGHTS_GRAPHS_DIR, source)
+    assert problem == "were exported for another configuration (dissimilarity differ)"
+
+
 def test_without_graphs_or_torch_the_error_says_what_to_do(tmp_path) -> None:
     folder = copy_shipped(tmp_path)
     (folder / WEIGHTS_GRAPHS_DIR / CHECKSUMS_NAME).unlink()
