@@ -21,13 +21,14 @@ from synboost_ros.nn.efficientnet_lite import EfficientNetLite0
 from synboost_ros.nn.icnet import CASCADE_LOSS_WEIGHTS, ICNetTrainingOutput
 from synboost_ros.nn.input_normalization import normalize_input
 from synboost_ros.nn.perceptual import (
-    LITE0_PERCEPTUAL_TAP_WEIGHTS,
     LITE0_PERCEPTUAL_TAPS,
     PERCEPTUAL_TAP_WEIGHTS,
     PERCEPTUAL_TAPS,
 )
 from synboost_ros.nn.vgg import VGGFeatures
 
+# Lite0 loss weights of the strides 2, 4, 8, 16 taps: SPADE's VGG19 loss weights by stride.
+LITE0_LOSS_TAP_WEIGHTS = (1 / 16, 1 / 8, 1 / 4, 1.0)
 # Per-scale discriminator outputs: a list of layer features whose last entry is the logits.
 DiscriminatorOutput = Sequence[Sequence[torch.Tensor]]
 
@@ -120,7 +121,7 @@ class VGGPerceptualLoss(FeaturePerceptualLoss):
 
 class Lite0PerceptualLoss(FeaturePerceptualLoss):
     """The same loss on an (ImageNet) EfficientNet-Lite0 trunk: taps at strides 2, 4, 8, 16
-    with the perceptual difference's weights 1/16, 1/8, 1/4, 1."""
+    with SPADE's VGG weights of those strides, 1/16, 1/8, 1/4, 1 (deep features count most)."""
 
     def __init__(
         self,
@@ -129,7 +130,7 @@ class Lite0PerceptualLoss(FeaturePerceptualLoss):
     ) -> None:
         if tuple(trunk.taps) != LITE0_PERCEPTUAL_TAPS:
             raise ValueError(f"the Lite0 loss needs a trunk with taps {LITE0_PERCEPTUAL_TAPS}")
-        super().__init__(trunk, LITE0_PERCEPTUAL_TAP_WEIGHTS, normalization)
+        super().__init__(trunk, LITE0_LOSS_TAP_WEIGHTS, normalization)
 
 
 def enet_class_weights(
