@@ -175,3 +175,18 @@ def test_synth_with_the_lite0_loss_resumes_exactly(tmp_path, monkeypatch, world)
     assert entry["settings"]["perceptual_loss"] == "lite0"
     assert entry["settings"]["perceptual_loss_enabled"] is True
     assert "final_g_perceptual" in entry["metrics"]
+
+
+def test_lite0_loss_refuses_vgg_weights_and_unknown_losses() -> None:
+    with pytest.raises(ValueError, match="--vgg-weights"):
+        synthesis.build_perceptual_loss(
+            synthesis.SynthesisOptions(perceptual_loss="lite0", vgg_weights=Path("vgg19.pth")),
+            EFFICIENTNET_LITE_NORMALIZATION,
+            None,
+        )
+    with pytest.raises(ValueError, match="perceptual loss must be one of"):
+        synthesis.build_perceptual_loss(
+            synthesis.SynthesisOptions(perceptual_loss="resnet"),
+            EFFICIENTNET_LITE_NORMALIZATION,
+            None,
+        )

@@ -218,6 +218,8 @@ def build_perceptual_loss(
             f"perceptual loss must be one of {PERCEPTUAL_LOSSES}, got {options.perceptual_loss!r}"
         )
     if options.perceptual_loss == "lite0":
+        if options.vgg_weights is not None:
+            raise ValueError("--vgg-weights is for the vgg19 perceptual loss, not lite0")
         trunk = pretrained_efficientnet_lite0(LITE0_PERCEPTUAL_TAPS)
         logger.note(
             f"perceptual loss on EfficientNet-Lite0 ({EFFICIENTNET_LITE0_IMAGENET.package} "
