@@ -10,7 +10,6 @@ the pixels of (normal) training images, a typical resynthesis error stays below
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -58,12 +57,10 @@ def calibrate_perceptual_scale(
     return rebuilt_model(model, model.config.replace(perceptual_scale=scale))
 
 
-def with_pretrained_perceptual(
-    model: SynBoostModel, backbone: str, lite0_path: str | Path | None = None
-) -> SynBoostModel:
+def with_pretrained_perceptual(model: SynBoostModel, backbone: str) -> SynBoostModel:
     """The model with its perceptual difference on ``backbone``'s ImageNet weights; the other
-    parts keep theirs. Only "efficientnet_lite0" has weights here (``lite0_path`` or the
-    installed package); its input normalisation comes with it."""
+    parts keep theirs. Only "efficientnet_lite0" has weights here (the installed package of
+    the pretrained extra); its input normalisation comes with it."""
     if backbone != "efficientnet_lite0":
         raise ValueError(
             f"no pretrained weights for a {backbone!r} perceptual difference here: only "
@@ -76,5 +73,5 @@ def with_pretrained_perceptual(
     for part in MODEL_PARTS:
         if part != "perceptual":
             switched.part(part).load_state_dict(model.part(part).state_dict(), strict=True)
-    load_efficientnet_lite0(switched.perceptual.trunk, lite0_path or pretrained_file_or_error())
+    load_efficientnet_lite0(switched.perceptual.trunk, pretrained_file_or_error())
     return switched.eval()
