@@ -15,6 +15,8 @@ MODEL_PARTS = ("segmentation", "synthesis", "perceptual", "dissimilarity")
 STAGE_NAMES = ("segmentation", "synthesis", "dissimilarity")
 
 CHANNEL_ORDERS = ("rgb", "bgr")
+# Feature networks of the perceptual difference (``PipelineConfig.perceptual_backbone``).
+PERCEPTUAL_BACKBONES = ("vgg19", "efficientnet_lite0")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class InputNormalization:
 IMAGENET_NORMALIZATION = InputNormalization(
     channel_order="rgb", scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
 )
+# EfficientNet-Lite0's ImageNet weights (nn/pretrained.py): (x / 255 - 0.5) / 0.5, RGB.
+LITE0_NORMALIZATION = InputNormalization(
+    channel_order="rgb", scale=1.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+)
 # The public Cityscapes ICNet (lxtGH/Fast_Seg, trained with ``--rgb 0``): BGR on the 0-255
 # scale minus the mean of its scripts (``val.py``), not divided.
 FAST_SEG_BGR_NORMALIZATION = InputNormalization(
@@ -56,11 +62,6 @@ FAST_SEG_BGR_NORMALIZATION = InputNormalization(
     scale=255.0,
     mean=(104.00698793, 116.66876762, 122.67891434),
     std=(1.0, 1.0, 1.0),
-)
-
-# EfficientNet-Lite0's ImageNet weights (nn/pretrained.py): RGB, (x - 0.5) / 0.5.
-LITE0_NORMALIZATION = InputNormalization(
-    channel_order="rgb", scale=1.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
 )
 
 # Layouts of the ICNet (``ICNetConfig.layout``): this package's compact one (nn/icnet.py),
@@ -134,10 +135,14 @@ class PipelineConfig:
     icnet: ICNetConfig = field(default_factory=ICNetConfig)
     spade: SpadeConfig = field(default_factory=SpadeConfig)
     dissimilarity: DissimilarityConfig = field(default_factory=DissimilarityConfig)
+    # Feature network of the perceptual difference, one of PERCEPTUAL_BACKBONES: "vgg19" (the
+    # paper's) or "efficientnet_lite0" (pretrained ImageNet trunk; give it
+    # LITE0_NORMALIZATION). ``synboost weights calibrate --perceptual-backbone``.
+    perceptual_backbone: str = "vgg19"
     perceptual_vgg_width: float = 1.0  # VGG19 width of the perceptual difference
     # Input normalisation of the networks that read images: the ICNet, the dissimilarity
     # network's VGG16 image encoder (camera and synthesized image), the perceptual
-    # difference's VGG19 (also the SPADE training's VGG loss, which shares its weights).
+    # difference's backbone (the SPADE training's VGG loss shares a full-width VGG19's weights).
     segmentation_normalization: InputNormalization = IMAGENET_NORMALIZATION
     dissimilarity_image_normalization: InputNormalization = IMAGENET_NORMALIZATION
     perceptual_normalization: InputNormalization = IMAGENET_NORMALIZATION
@@ -146,6 +151,13 @@ class PipelineConfig:
     # Weights of (dissimilarity, entropy, perceptual difference, distance).
     ensemble_weights: tuple[float, float, float, float] = (0.75, 0.25, 0.0, 0.0)
 
+    def __post_init__(self) -> None:
+        if self.perceptual_backbone not in PERCEPTUAL_BACKBONES:
+            raise ValueError(
+                f"perceptual backbone must be one of {PERCEPTUAL_BACKBONES}, "
+                f"got {self.perceptual_backbone!r}"
+            )
+
     def to_dict(self) -> dict:
         """Plain-JSON form, as stored in a weights manifest."""
         return dataclasses.asdict(self)
@@ -153,7 +165,8 @@ class PipelineConfig:
     @classmethod
     def from_dict(cls, data: dict) -> PipelineConfig:
         """Inverse of ``to_dict``; unknown keys are an error, missing ones take their defaults
-        (manifests written before the normalisation fields read as ImageNet RGB)."""
+        (manifests written before the normalisation fields read as ImageNet RGB, those before
+        ``perceptual_backbone`` as VGG19)."""
         data = dict(data)
         nested = {
             "icnet": ICNetConfig,

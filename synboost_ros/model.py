@@ -32,7 +32,10 @@ class SynBoostModel(nn.Module):
             spectral_norm=spectral_norm,
         )
         self.perceptual = PerceptualDifference(
-            config.perceptual_vgg_width, config.perceptual_scale, config.perceptual_normalization
+            config.perceptual_vgg_width,
+            config.perceptual_scale,
+            config.perceptual_normalization,
+            config.perceptual_backbone,
         )
         self.dissimilarity = DissimilarityNet(config.num_classes, config.dissimilarity)
         self._weights_record: tuple[dict[str, Any], tuple] | None = None

@@ -11,9 +11,11 @@ from training_helpers import TINY_CONFIG, single_torch_thread
 
 from synboost_ros.nn.discriminator import MultiscalePatchDiscriminator
 from synboost_ros.nn.dissimilarity import DissimilarityNet
+from synboost_ros.nn.efficientnet_lite import EfficientNetLite0
 from synboost_ros.nn.icnet import CASCADE_LOSS_WEIGHTS, ICNet, ICNetTrainingOutput
 from synboost_ros.nn.label_maps import one_hot
 from synboost_ros.nn.losses import (
+    Lite0PerceptualLoss,
     VGGPerceptualLoss,
     cascade_label_guidance_loss,
     enet_class_weights,
@@ -22,7 +24,7 @@ from synboost_ros.nn.losses import (
     hinge_generator_loss,
     safe_cross_entropy,
 )
-from synboost_ros.nn.perceptual import PERCEPTUAL_TAPS
+from synboost_ros.nn.perceptual import LITE0_PERCEPTUAL_TAPS, PERCEPTUAL_TAPS
 from synboost_ros.nn.spade_generator import SPADEGenerator
 from synboost_ros.nn.vgg import VGGFeatures
 
@@ -177,3 +179,43 @@ def test_dissimilarity_loss_falls_on_a_fixed_batch() -> None:
         4,
     )
     assert values[-1] < values[0]
+
+
+def test_lite0_loss_trains_the_generator_only_and_keeps_the_trunk_frozen() -> None:
+    torch.manual_seed(0)
+    trunk = EfficientNetLite0(LITE0_PERCEPTUAL_TAPS)
+    frozen = {k: v.clone() for k, v in trunk.state_dict().items()}
+    loss_fn = Lite0PerceptualLoss(trunk)
+    generator = torch.nn.Conv2d(3, 3, 3, padding=1)
+    parent = torch.nn.ModuleDict({"generator": generator, "loss": loss_fn}).train()
+    assert not trunk.training and not any(p.requires_grad for p in trunk.parameters())
+    target = torch.rand(2, 3, 32, 64) * 2 - 1
+    assert loss_fn(target, target).item() == 0.0
+    fake = torch.tanh(generator(torch.rand(2, 3, 32, 64)))
+    loss = loss_fn(fake, target)
+    assert loss.item() > 0
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
+    assert all(p.grad is None for p in trunk.parameters())
+    parent.train()
+    loss_fn(fake.detach(), target)
+    for key, value in trunk.state_dict().items():  # eval mode: BN running stats untouched
+        assert torch.equal(value, frozen[key]), key
+    with pytest.raises(ValueError, match="taps"):
+        Lite0PerceptualLoss(EfficientNetLite0((2, 4)))
+
+
+def test_lite0_loss_is_the_weighted_l1_of_the_taps_in_lite0_normalisation() -> None:
+    torch.manual_seed(1)
+    trunk = EfficientNetLite0(LITE0_PERCEPTUAL_TAPS).eval()
+    generated, target = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        # Lite0 normalisation (x - 0.5) / 0.5 of x = (y + 1) / 2 is y itself.
+        fake, real = trunk(generated), trunk(target)
+        expected = sum(
+            w * F.l1_loss(a, b)
+            for w, a, b in zip((1 / 16, 1 / 8, 1 / 4, 1.0), fake, real, strict=True)
+        )
+        assert Lite0PerceptualLoss(trunk)(generated, target).item() == pytest.approx(
+            float(expected), rel=1e-5
+        )

@@ -69,6 +69,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="torchvision VGG19 state dict (.pth/.safetensors): enables the VGG loss",
     )
+    synth.add_argument(
+        "--perceptual-loss",
+        choices=("vgg19", "lite0"),
+        default="vgg19",
+        help="features of the perceptual loss: vgg19 (needs --vgg-weights) or lite0 (the "
+        "ImageNet EfficientNet-Lite0 of the pretrained extra) (default: vgg19)",
+    )
+    synth.add_argument(
+        "--lambda-perceptual",
+        type=float,
+        default=10.0,
+        help="weight of the perceptual loss (default: 10, SPADE's)",
+    )
     synth.add_argument("--ndf", type=positive_int, help="discriminator width (default: ngf)")
     synth.add_argument("--split", default="train", help="training split (default: train)")
     synth.set_defaults(func=_train_synth)
@@ -216,7 +229,13 @@ def _train_seg(args: argparse.Namespace) -> int:
 def _train_synth(args: argparse.Namespace) -> int:
     from synboost_ros.training.synthesis import SynthesisOptions, train_synthesis
 
-    options = SynthesisOptions(vgg_weights=args.vgg_weights, ndf=args.ndf, split=args.split)
+    options = SynthesisOptions(
+        perceptual_loss=args.perceptual_loss,
+        vgg_weights=args.vgg_weights,
+        perceptual_weight=args.lambda_perceptual,
+        ndf=args.ndf,
+        split=args.split,
+    )
     _report(train_synthesis(_train_options(args), options))
     return 0
 

@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--split", default="train")
     calibrate.add_argument("--limit", type=int, default=100, help="images to use")
     calibrate.add_argument("--quantile", type=float, default=0.95)
+    calibrate.add_argument(
+        "--perceptual-backbone",
+        choices=("efficientnet_lite0",),
+        help="first move the perceptual difference onto this pretrained backbone (ImageNet "
+        "EfficientNet-Lite0 of the pretrained extra); the other parts are kept",
+    )
     calibrate.add_argument("--out", type=Path, required=True, help="new weights folder")
     calibrate.set_defaults(func=run_calibrate)
     importer = actions.add_parser(
@@ -83,11 +89,24 @@ def run_combine(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Calibrate the perceptual scale on the first ``--limit`` images and save a new folder."""
     from synboost_ros.data.cityscapes import CityscapesDataset
-    from synboost_ros.training.perceptual_calibration import calibrate_perceptual_scale
+    from synboost_ros.nn.pretrained import EFFICIENTNET_LITE0_IMAGENET
+    from synboost_ros.training.perceptual_calibration import (
+        calibrate_perceptual_scale,
+        with_pretrained_perceptual,
+    )
     from synboost_ros.training.provenance import extend_provenance
     from synboost_ros.weights import load_model, save_weights
 
     model, manifest = load_model(args.weights)
+    provenance = manifest.provenance
+    if args.perceptual_backbone:
+        model = with_pretrained_perceptual(model, args.perceptual_backbone)
+        switch = {
+            "stage": "perceptual backbone",
+            "perceptual_backbone": args.perceptual_backbone,
+            "pretrained": EFFICIENTNET_LITE0_IMAGENET.provenance(),
+        }
+        provenance = extend_provenance(provenance, switch)
     dataset = CityscapesDataset(args.data, args.split)
     images = (dataset[i].image for i in range(min(args.limit, len(dataset))))
     calibrated = calibrate_perceptual_scale(model, images, args.quantile)
@@ -99,7 +118,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         "quantile": args.quantile,
         "perceptual_scale": scale,
     }
-    print(save_weights(calibrated, args.out, extend_provenance(manifest.provenance, step)))
+    print(save_weights(calibrated, args.out, extend_provenance(provenance, step)))
     print(f"perceptual_scale = {scale:.6g}")
     return 0
 

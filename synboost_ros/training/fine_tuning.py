@@ -20,8 +20,8 @@ from synboost_ros.model import SynBoostModel, segmentation_network
 from synboost_ros.nn.dissimilarity import DissimilarityNet
 from synboost_ros.nn.pretrained import (
     EFFICIENTNET_LITE0_IMAGENET,
-    installed_lite0_weights,
     load_efficientnet_lite0,
+    pretrained_file_or_error,
 )
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -35,7 +35,7 @@ def lite0_provenance(path: Path) -> dict[str, object]:
 def pretrained_lite0_segmentation(model: SynBoostModel, seed: int) -> dict[str, object]:
     """Give ``model`` a fresh ICNet of layout "lite0" (seeded) with the ImageNet Lite0 trunk
     and Lite0's input normalisation; return the weights' provenance."""
-    path = installed_lite0_weights()
+    path = pretrained_file_or_error()
     model.config = model.config.replace(
         icnet=dataclasses.replace(model.config.icnet, layout="lite0"),
         segmentation_normalization=LITE0_NORMALIZATION,
@@ -52,7 +52,7 @@ def pretrained_lite0_dissimilarity(
 ) -> dict[str, object]:
     """Give ``model`` a fresh dissimilarity net (seeded) whose image encoder is the ImageNet
     Lite0 trunk, with Lite0's input normalisation; return the weights' provenance."""
-    path = installed_lite0_weights()
+    path = pretrained_file_or_error()
     model.config = model.config.replace(
         dissimilarity=dataclasses.replace(model.config.dissimilarity, encoder="efficientnet_lite0"),
         dissimilarity_image_normalization=LITE0_NORMALIZATION,

@@ -3,6 +3,8 @@
 The perceptual difference V is mapped to 1 - exp(-V / s). With s the ``quantile`` of V over
 the pixels of (normal) training images, a typical resynthesis error stays below
 1 - exp(-1) = 0.63 and only larger errors approach 1, the same for every image.
+``with_pretrained_perceptual`` first moves the perceptual difference onto a pretrained backbone
+(its scale must then be calibrated again).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from synboost_ros.config import LITE0_NORMALIZATION, MODEL_PARTS
 from synboost_ros.model import SynBoostModel
 from synboost_ros.model_loading import rebuilt_model
+from synboost_ros.nn.pretrained import load_efficientnet_lite0, pretrained_file_or_error
 from synboost_ros.training.inference_maps import MapExtractor, image_tensor
 
 DEFAULT_QUANTILE = 0.95
@@ -51,3 +55,23 @@ def calibrate_perceptual_scale(
     if not scale > 0.0:
         raise ValueError("perceptual differences are all zero: cannot calibrate the scale")
     return rebuilt_model(model, model.config.replace(perceptual_scale=scale))
+
+
+def with_pretrained_perceptual(model: SynBoostModel, backbone: str) -> SynBoostModel:
+    """The model with its perceptual difference on ``backbone``'s ImageNet weights; the other
+    parts keep theirs. Only "efficientnet_lite0" has weights here (the installed package of
+    the pretrained extra); its input normalisation comes with it."""
+    if backbone != "efficientnet_lite0":
+        raise ValueError(
+            f"no pretrained weights for a {backbone!r} perceptual difference here: only "
+            "efficientnet_lite0 (the pretrained extra)"
+        )
+    config = model.config.replace(
+        perceptual_backbone=backbone, perceptual_normalization=LITE0_NORMALIZATION
+    )
+    switched = SynBoostModel(config)
+    for part in MODEL_PARTS:
+        if part != "perceptual":
+            switched.part(part).load_state_dict(model.part(part).state_dict(), strict=True)
+    load_efficientnet_lite0(switched.perceptual.trunk, pretrained_file_or_error())
+    return switched.eval()

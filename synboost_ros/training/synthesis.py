@@ -1,4 +1,5 @@
-"""SPADE generator training: multi-scale PatchGAN, hinge loss, feature matching, VGG loss, TTUR."""
+"""SPADE generator training: multi-scale PatchGAN, hinge loss, feature matching, perceptual loss
+(VGG19 or EfficientNet-Lite0 features), TTUR."""
 
 from __future__ import annotations
 
@@ -17,14 +18,24 @@ from synboost_ros.config import InputNormalization, Size
 from synboost_ros.nn.discriminator import MultiscalePatchDiscriminator
 from synboost_ros.nn.label_maps import SynthesisLabelInput
 from synboost_ros.nn.losses import (
+    FeaturePerceptualLoss,
+    Lite0PerceptualLoss,
     VGGPerceptualLoss,
     feature_matching_loss,
     hinge_discriminator_loss,
     hinge_generator_loss,
 )
 from synboost_ros.nn.normalization import add_spectral_norm
-from synboost_ros.nn.perceptual import PERCEPTUAL_TAPS, PerceptualDifference
-from synboost_ros.nn.pretrained import load_torchvision_vgg
+from synboost_ros.nn.perceptual import (
+    LITE0_PERCEPTUAL_TAPS,
+    PERCEPTUAL_TAPS,
+    PerceptualDifference,
+)
+from synboost_ros.nn.pretrained import (
+    EFFICIENTNET_LITE0_IMAGENET,
+    load_torchvision_vgg,
+    pretrained_efficientnet_lite0,
+)
 from synboost_ros.nn.spade_generator import SPADEGenerator
 from synboost_ros.nn.vgg import VGGFeatures
 from synboost_ros.preprocessing import resize_image, resize_labels
@@ -45,18 +56,23 @@ DEFAULT_BATCH_SIZE = 8
 GENERATOR_LR = 1e-4
 DISCRIMINATOR_LR_FACTOR = 4.0  # two time-scale update rule: D learns 4x faster
 ADAM_BETAS = (0.0, 0.9)
+# Feature networks of the synthesis perceptual loss (``--perceptual-loss``).
+PERCEPTUAL_LOSSES = ("vgg19", "lite0")
 
 
 @dataclass(frozen=True)
 class SynthesisOptions:
     """SPADE GAN settings."""
 
+    # "vgg19": the VGG loss, on when ``vgg_weights`` is given; "lite0": the loss on the ImageNet
+    # EfficientNet-Lite0 of the pretrained extra.
+    perceptual_loss: str = "vgg19"
     vgg_weights: Path | None = None  # torchvision VGG19 state dict; None disables the VGG loss
     ndf: int | None = None  # discriminator width; None: the generator's ngf
     num_scales: int = 2
     discriminator_layers: int = 4
     feature_matching_weight: float = 10.0
-    vgg_weight: float = 10.0
+    perceptual_weight: float = 10.0
     decay_start_fraction: float = 0.5  # LRs decay linearly to 0 over the last half (SPADE)
     split: str = "train"
 
@@ -114,7 +130,7 @@ class GANStep:
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        vgg_loss: VGGPerceptualLoss | None,
+        perceptual_loss: FeaturePerceptualLoss | None,
         optimizers: dict[str, torch.optim.Optimizer],
         schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler],
         scaler: torch.amp.GradScaler,
@@ -124,7 +140,7 @@ class GANStep:
     ) -> None:
         self.generator = generator
         self.discriminator = discriminator
-        self.vgg_loss = vgg_loss
+        self.perceptual_loss = perceptual_loss
         self.optimizers = optimizers
         self.schedulers = schedulers
         self.scaler = scaler
@@ -158,11 +174,11 @@ class GANStep:
             adversarial = hinge_generator_loss(fake_out)
             matching = feature_matching_loss(fake_out, real_out)
             g_loss = adversarial + self.options.feature_matching_weight * matching
-            if self.vgg_loss is not None:
+            if self.perceptual_loss is not None:
                 with self.runtime.autocast():
-                    perceptual = self.vgg_loss(fake, real)
-                g_loss = g_loss + self.options.vgg_weight * perceptual.float()
-                metrics["train/g_vgg"] = perceptual.item()
+                    perceptual = self.perceptual_loss(fake, real)
+                g_loss = g_loss + self.options.perceptual_weight * perceptual.float()
+                metrics["train/g_perceptual"] = perceptual.item()
             self.optimizers["generator"].zero_grad(set_to_none=True)
             self.scaler.scale(g_loss).backward()
         self.scaler.step(self.optimizers["generator"])
@@ -188,15 +204,32 @@ class GANStep:
         return metrics
 
 
-def build_vgg_loss(
+def build_perceptual_loss(
     options: SynthesisOptions, normalization: InputNormalization, logger: MetricLogger
-) -> VGGPerceptualLoss | None:
-    """The VGG loss from ``--vgg-weights`` with the VGG19's input ``normalization`` (the
-    perceptual difference's, which may share its weights), or None (disabled, with a note)."""
+) -> FeaturePerceptualLoss | None:
+    """The perceptual loss of ``options.perceptual_loss``, or None (disabled, with a note).
+
+    "vgg19": from ``--vgg-weights``, with the perceptual difference's input ``normalization``
+    (a full-width VGG19 there shares its weights); "lite0": the installed ImageNet Lite0 with
+    its own normalisation.
+    """
+    if options.perceptual_loss not in PERCEPTUAL_LOSSES:
+        raise ValueError(
+            f"perceptual loss must be one of {PERCEPTUAL_LOSSES}, got {options.perceptual_loss!r}"
+        )
+    if options.perceptual_loss == "lite0":
+        if options.vgg_weights is not None:
+            raise ValueError("--vgg-weights is for the vgg19 perceptual loss, not lite0")
+        trunk = pretrained_efficientnet_lite0(LITE0_PERCEPTUAL_TAPS)
+        logger.note(
+            f"perceptual loss on EfficientNet-Lite0 ({EFFICIENTNET_LITE0_IMAGENET.package} "
+            f"{EFFICIENTNET_LITE0_IMAGENET.version}), weight {options.perceptual_weight}"
+        )
+        return Lite0PerceptualLoss(trunk)
     if options.vgg_weights is None:
         logger.note(
-            "VGG perceptual loss disabled: no --vgg-weights given (a torchvision VGG19 state "
-            "dict enables it with weight 10)"
+            "perceptual loss disabled: no --vgg-weights given (a torchvision VGG19 state dict "
+            "enables the VGG loss; --perceptual-loss lite0 uses the pretrained extra's Lite0)"
         )
         return None
     vgg = VGGFeatures(19, PERCEPTUAL_TAPS, 1.0)
@@ -208,13 +241,13 @@ def share_perceptual_vgg(
     vgg_loss: VGGPerceptualLoss, perceptual: PerceptualDifference, logger: MetricLogger
 ) -> None:
     """Give a full-width perceptual-difference VGG19 the ImageNet weights of the VGG loss."""
-    if perceptual.vgg.width_multiplier != 1:
+    if perceptual.backbone != "vgg19" or perceptual.vgg.width_multiplier != 1:
         logger.note(
-            f"the perceptual-difference VGG19 has width {perceptual.vgg.width_multiplier}: it "
-            "keeps its weights (only full-width VGGs take torchvision weights)"
+            "the perceptual difference is not a full-width VGG19: it keeps its weights (only "
+            "full-width VGGs take torchvision weights)"
         )
         return
-    perceptual.vgg.load_state_dict(vgg_loss.vgg.state_dict())
+    perceptual.vgg.load_state_dict(vgg_loss.features.state_dict())
     logger.note("perceptual-difference VGG19 set to the --vgg-weights ImageNet weights")
 
 
@@ -247,10 +280,13 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
                 syn_options.ndf or config.spade.ngf,
                 syn_options.discriminator_layers,
             )
-        vgg_loss = build_vgg_loss(syn_options, config.perceptual_normalization, logger)
-        if vgg_loss is not None:
-            share_perceptual_vgg(vgg_loss, model.perceptual, logger)
-            vgg_loss = vgg_loss.to(runtime.device)
+        perceptual_loss = build_perceptual_loss(
+            syn_options, config.perceptual_normalization, logger
+        )
+        if isinstance(perceptual_loss, VGGPerceptualLoss):
+            share_perceptual_vgg(perceptual_loss, model.perceptual, logger)
+        if perceptual_loss is not None:
+            perceptual_loss = perceptual_loss.to(runtime.device)
         wrapped_g = runtime.wrap(generator)
         wrapped_d = runtime.wrap(discriminator.train())
         g_lr = options.lr or GENERATOR_LR
@@ -272,7 +308,7 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
         step_fn = GANStep(
             wrapped_g,
             wrapped_d,
-            vgg_loss,
+            perceptual_loss,
             optimizers,
             schedulers,
             scaler,
@@ -300,7 +336,7 @@ def train_synthesis(options: TrainOptions, syn_options: SynthesisOptions | None 
                 "batch_size": batch_size,
                 "generator_lr": g_lr,
                 "discriminator_lr": g_lr * DISCRIMINATOR_LR_FACTOR,
-                "vgg_loss": vgg_loss is not None,
+                "perceptual_loss_enabled": perceptual_loss is not None,
                 **settings_record(syn_options),
             }
             entry = training_entry(
