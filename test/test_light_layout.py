@@ -107,7 +107,7 @@ def test_icnet_psp_shapes_in_both_modes() -> None:
     assert [a.shape for a in out.aux_logits] == [(2, 5, 8, 12), (2, 5, 5, 7)]
     with torch.no_grad():
         assert net.eval()(x).shape == (2, 5, 64, 96)
-    with pytest.raises(ValueError, match=r"expects an \(N, 3, 64, 96\)"):
+    with pytest.raises(ValueError, match=r"built for input size \(64, 96\), got \(64, 64\)"):
         net(torch.randn(1, 3, 64, 64))
     with pytest.raises(ValueError, match="multiples of 8"):
         ICNetPSP(5, (60, 96), TINY_PSP)

@@ -89,6 +89,33 @@ class CascadeFeatureFusion(nn.Module):
         return fused, aux
 
 
+def check_icnet_sizes(num_classes: int, input_size: tuple[int, int]) -> tuple[int, int]:
+    """``input_size`` of an ICNet with ``num_classes`` classes, or ValueError: sides divisible by
+    the network's stride and large enough for the pyramid pooling bins."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    height, width = input_size
+    if height % ICNET_STRIDE or width % ICNET_STRIDE:
+        raise ValueError(
+            f"ICNet input_size {input_size} must have sides divisible by {ICNET_STRIDE}"
+        )
+    min_side = ICNET_STRIDE * max(PYRAMID_BINS)
+    if min(height, width) < min_side:
+        raise ValueError(
+            f"ICNet input_size {input_size} is too small: both sides must be >= {min_side} "
+            f"so the 1/{ICNET_STRIDE} map holds {max(PYRAMID_BINS)} pyramid pooling bins"
+        )
+    return height, width
+
+
+def check_icnet_input(x: torch.Tensor, input_size: tuple[int, int]) -> None:
+    """ValueError unless ``x`` is an (N, 3, H, W) batch of the size the network was built for."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"ICNet expects an (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
+    if tuple(x.shape[-2:]) != input_size:
+        raise ValueError(f"ICNet was built for input size {input_size}, got {tuple(x.shape[-2:])}")
+
+
 class ICNet(nn.Module):
     """ICNet for normalised RGB input of a fixed size (``segmentation_normalization``).
 
@@ -98,19 +125,7 @@ class ICNet(nn.Module):
 
     def __init__(self, num_classes: int, input_size: tuple[int, int], config: ICNetConfig) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        height, width = input_size
-        if height % ICNET_STRIDE or width % ICNET_STRIDE:
-            raise ValueError(
-                f"ICNet input_size {input_size} must have sides divisible by {ICNET_STRIDE}"
-            )
-        min_side = ICNET_STRIDE * max(PYRAMID_BINS)
-        if min(height, width) < min_side:
-            raise ValueError(
-                f"ICNet input_size {input_size} is too small: both sides must be >= {min_side} "
-                f"so the 1/{ICNET_STRIDE} map holds {max(PYRAMID_BINS)} pyramid pooling bins"
-            )
+        height, width = check_icnet_sizes(num_classes, input_size)
         self.num_classes = num_classes
         self.input_size = (height, width)
         self.config = config
@@ -138,12 +153,7 @@ class ICNet(nn.Module):
         return self.backbone
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"ICNet expects an (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
-        if tuple(x.shape[-2:]) != self.input_size:
-            raise ValueError(
-                f"ICNet was built for input size {self.input_size}, got {tuple(x.shape[-2:])}"
-            )
+        check_icnet_input(x, self.input_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | ICNetTrainingOutput:
         """Logits at input resolution (eval) or ``ICNetTrainingOutput`` (training)."""

@@ -25,9 +25,11 @@ from synboost_ros.nn.icnet import (
     ICNET_STRIDE,
     CascadeFeatureFusion,
     ICNetTrainingOutput,
+    check_icnet_input,
+    check_icnet_sizes,
     full_resolution_branch,
 )
-from synboost_ros.nn.pyramid_pooling import PYRAMID_BINS, PyramidPooling
+from synboost_ros.nn.pyramid_pooling import PyramidPooling
 
 # Trunk taps on the half-resolution input: 1/16 and 1/32 of the network input.
 TRUNK_TAPS: tuple[int, int] = (8, 16)
@@ -46,19 +48,7 @@ class ICNetLite0(nn.Module):
 
     def __init__(self, num_classes: int, input_size: tuple[int, int], config: ICNetConfig) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        height, width = input_size
-        if height % ICNET_STRIDE or width % ICNET_STRIDE:
-            raise ValueError(
-                f"ICNet input_size {input_size} must have sides divisible by {ICNET_STRIDE}"
-            )
-        min_side = ICNET_STRIDE * max(PYRAMID_BINS)
-        if min(height, width) < min_side:
-            raise ValueError(
-                f"ICNet input_size {input_size} is too small: both sides must be >= {min_side} "
-                f"so the 1/{ICNET_STRIDE} map holds {max(PYRAMID_BINS)} pyramid pooling bins"
-            )
+        height, width = check_icnet_sizes(num_classes, input_size)
         self.num_classes = num_classes
         self.input_size = (height, width)
         self.half_size = (height // 2, width // 2)
@@ -88,11 +78,7 @@ class ICNetLite0(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | ICNetTrainingOutput:
         """Logits at input resolution (eval) or ``ICNetTrainingOutput`` (training)."""
-        if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != self.input_size:
-            raise ValueError(
-                f"ICNet was built for (N, 3, {self.input_size[0]}, {self.input_size[1]}) "
-                f"input, got shape {tuple(x.shape)}"
-            )
+        check_icnet_input(x, self.input_size)
         eighth = self.full_res_branch(x)
         half = F.interpolate(x, size=self.half_size, mode="bilinear", align_corners=False)
         sixteenth, thirty_second = self.backbone(half)

@@ -26,7 +26,7 @@ from torch import nn
 
 from synboost_ros.config import ICNetConfig
 from synboost_ros.nn.adaptive_pooling import FixedAdaptiveAvgPool2d
-from synboost_ros.nn.icnet import ICNetTrainingOutput
+from synboost_ros.nn.icnet import ICNetTrainingOutput, check_icnet_input
 from synboost_ros.nn.resnet import DilatedResNet, deep_stem_layer2_size
 
 PSP_BINS: tuple[int, ...] = (1, 2, 3, 6)
@@ -147,11 +147,7 @@ class ICNetPSP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | ICNetTrainingOutput:
         """Logits at input resolution (eval) or ``ICNetTrainingOutput`` (training)."""
-        if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != self.input_size:
-            raise ValueError(
-                f"ICNet expects an (N, 3, {self.input_size[0]}, {self.input_size[1]}) tensor, "
-                f"got shape {tuple(x.shape)}"
-            )
+        check_icnet_input(x, self.input_size)
         eighth = self.full_res_branch(x)
         sixteenth = self.backbone.forward_to_layer2(_resize(x, self.half_size))
         deep = self.backbone.forward_from_layer3(_resize(sixteenth, self.thirty_second_size))
