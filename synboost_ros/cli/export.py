@@ -12,9 +12,13 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synboost_ros.cli.common import add_model_arguments, model_options
-from synboost_ros.options import MODEL_OPTION_NAMES
+from synboost_ros.options import MODEL_OPTION_NAMES, ModelOptions
+
+if TYPE_CHECKING:  # --help loads no torch
+    from synboost_ros.model import SynBoostModel
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,17 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_onnx(args: argparse.Namespace) -> int:
     """Export the three stage graphs and print their input/output shapes as JSON."""
     from synboost_ros.export import write_graph_folder
-    from synboost_ros.model_loading import load_or_random_model
     from synboost_ros.stages import stage_specs
 
     options = model_options(args)
-    model = load_or_random_model(
-        options.preset,
-        options.weights or None,
-        options.random_weights,
-        options.segmentation_size,
-        options.synthesis_size,
-    )
+    model = _model(options)
     paths = write_graph_folder(model, args.out)
     specs = stage_specs(model.config)
     summary = {
@@ -74,7 +71,6 @@ def run_tensorrt(args: argparse.Namespace) -> int:
     from synboost_ros.backends.factory import resolve_device
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
     from synboost_ros.calibration import calibration_set
-    from synboost_ros.model_loading import load_or_random_model
     from synboost_ros.options import resolve_precision
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -82,13 +78,7 @@ def run_tensorrt(args: argparse.Namespace) -> int:
     options = model_options(args)
     start = time.monotonic()
     device = resolve_device("cuda" if options.device == "auto" else options.device)
-    model = load_or_random_model(
-        options.preset,
-        options.weights or None,
-        options.random_weights,
-        options.segmentation_size,
-        options.synthesis_size,
-    )
+    model = _model(options)
     log.info("model %s loaded in %.1f s", options.preset, time.monotonic() - start)
     log.warning("building TensorRT engines, this takes minutes (unless they are cached)")
     backend = TensorRTBackend(
@@ -106,3 +96,16 @@ def run_tensorrt(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _model(options: ModelOptions) -> SynBoostModel:
+    """The model the options name: its weights (or random ones) at its stage sizes."""
+    from synboost_ros.model_loading import load_or_random_model
+
+    return load_or_random_model(
+        options.preset,
+        options.weights or None,
+        options.random_weights,
+        options.segmentation_size,
+        options.synthesis_size,
+    )
