@@ -12,6 +12,10 @@ fp32 on the CPU; fp16 or int8 asked for on the CPU runs fp32, with one log line.
 TensorRT's (entropy calibration on the ``calibration`` images); other backends run it as fp16.
 The backends report the precision that actually runs (``synboost bench``, the diagnostics).
 
+CUDA graphs (``graphs``, torch backend on a CUDA device): each stage recorded once and
+replayed per frame. Asked for where they cannot run (the CPU, another backend), the stages
+run eagerly, with one log line (``resolve_graphs``); bench and diagnostics report the mode.
+
 Jetson options (TensorRT only): ``dla_core`` (-1 = GPU; 0 or 1 = that DLA core, with GPU
 fallback for the layers it cannot run) and ``calibration`` (a folder of images for int8).
 """
@@ -30,6 +34,7 @@ from synboost_ros.ensemble import ENSEMBLE_INPUTS, validate_weights
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 PRECISION_CHOICES = ("auto", "fp32", "fp16", "int8")
+GRAPHS_CHOICES = ("off", "on")
 MAX_DLA_CORE = 1  # Jetson AGX Orin and Orin NX have two DLA cores; Orin Nano none
 DEFAULT_PRESET = "edge"
 SIZE_MULTIPLE = 32  # ICNet's coarsest stride and the edge SPADE generator's upsampling factor
@@ -70,6 +75,23 @@ def resolve_precision(precision: str, device: str) -> str:
     if precision not in ("auto", ran):
         logger.info("%s needs a CUDA device; running %s on the CPU", precision, ran)
     return ran
+
+
+def resolve_graphs(graphs: str, device: str, backend: str) -> bool:
+    """Whether CUDA graphs run for ``graphs`` (off | on) with ``backend`` on a resolved
+    ``device``; logs when they were asked for and cannot run there."""
+    if graphs not in GRAPHS_CHOICES:
+        raise ValueError(f"graphs must be one of {GRAPHS_CHOICES}, got {graphs!r}")
+    if graphs == "off":
+        return False
+    if backend == "torch" and device_kind(device) == "cuda":
+        return True
+    logger.warning(
+        "CUDA graphs run with backend torch on a CUDA device only; %s on %s runs eagerly",
+        backend,
+        device,
+    )
+    return False
 
 
 @dataclass(frozen=True)
@@ -179,6 +201,13 @@ class ModelOptions:
         read_only=True,
         choices=PRECISION_CHOICES,
     )
+    graphs: str = option(
+        "off",
+        "CUDA graphs: each stage recorded once, replayed per frame (backend torch on cuda; "
+        "elsewhere it runs eagerly, said in the log)",
+        read_only=True,
+        choices=GRAPHS_CHOICES,
+    )
     dla_core: int = option(
         -1,
         "TensorRT: DLA core to build the engines for (Jetson AGX Orin / Orin NX), layers it "
@@ -258,6 +287,7 @@ class ModelOptions:
             "backend": self.backend,
             "device": self.device,
             "precision": self.precision,
+            "graphs": self.graphs,
             "dla_core": self.dla_core,
             "calibration": self.calibration or None,
             "ensemble_weights": self.ensemble_weights,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -27,6 +27,10 @@ from synboost_ros.preprocessing import (
     resize_map,
     to_uint8_image,
 )
+from synboost_ros.stage_clock import PerfClock
+
+if TYPE_CHECKING:
+    from synboost_ros.device_pipeline import DeviceFrames
 
 OUTPUT_NAMES = (
     "semantic",
@@ -59,14 +63,23 @@ class PipelineResult:
 
 class AnomalyPipeline:
     """The SynBoost pipeline on one backend, with optional post-processing of the anomaly map
-    (``set_postprocess``: temporal fusion, drivable-area gating)."""
+    (``set_postprocess``: temporal fusion, drivable-area gating).
+
+    The torch backend on CUDA keeps each frame on the GPU from upload to the outputs
+    (``device_pipeline``); the other backends, and torch on the CPU, run the stages on numpy
+    arrays with OpenCV resizes (``preprocessing``). ``device_resident`` switches a torch
+    backend between the two (the device path on the CPU: its tests and the GPU script's CPU
+    rehearsal).
+    """
 
     def __init__(self, config: PipelineConfig, backend: Backend) -> None:
         self.config = config
         self.backend = backend
         self.ensemble_weights = np.asarray(config.ensemble_weights, dtype=np.float32)
         self.postprocess = PostprocessOptions()
+        self._device_resident = backend.device_resident
         self._temporal = TemporalFusion()
+        self._device_frames: DeviceFrames | None = None
 
     @classmethod
     def create(
@@ -77,6 +90,7 @@ class AnomalyPipeline:
         backend: str = DEFAULT_OPTIONS.backend,
         device: str = DEFAULT_OPTIONS.device,
         precision: str = DEFAULT_OPTIONS.precision,
+        graphs: str = DEFAULT_OPTIONS.graphs,
         dla_core: int = DEFAULT_OPTIONS.dla_core,
         calibration: str | Path | None = None,
         ensemble_weights: Sequence[float] | None = None,
@@ -95,9 +109,8 @@ class AnomalyPipeline:
             preset, weights, random_weights, segmentation_size, synthesis_size
         )
         images = calibration_set(source.model(), calibration) if calibration else None
-        pipeline = cls(
-            source.config, create_backend(source, backend, device, precision, dla_core, images)
-        )
+        built = create_backend(source, backend, device, precision, dla_core, images, graphs)
+        pipeline = cls(source.config, built)
         if ensemble_weights is not None:
             pipeline.set_ensemble_weights(ensemble_weights)
         return pipeline
@@ -116,6 +129,22 @@ class AnomalyPipeline:
     def precision(self) -> str:
         """Precision that actually runs."""
         return self.backend.precision
+
+    @property
+    def device_resident(self) -> bool:
+        """Whether frames stay on the backend's device from upload to the outputs."""
+        return self._device_resident
+
+    @device_resident.setter
+    def device_resident(self, value: bool) -> None:
+        if value and not hasattr(self.backend, "run_tensors"):
+            raise ValueError(f"backend {self.backend.name} cannot keep frames on its device")
+        self._device_resident = value
+
+    @property
+    def graphs(self) -> str:
+        """``on`` when the stages replay CUDA graphs, else ``off`` (what actually runs)."""
+        return "on" if self.backend.graphs else "off"
 
     def set_ensemble_weights(self, weights: Sequence[float]) -> None:
         """Change the ensemble weights at run time (they are a graph input)."""
@@ -141,26 +170,48 @@ class AnomalyPipeline:
         """
         wanted = _check_outputs(outputs)
         _check_image(image)
-        timings: dict[str, float] = {}
-        start = tick = time.perf_counter()
+        stream = temporal if temporal is not None else self._temporal
+        if self.device_resident:
+            maps, timings = self._device_frame(image, wanted, stream)
+        else:
+            maps, timings = self._host_frame(image, wanted, stream)
+        return PipelineResult(**maps, timings_ms=timings)
 
-        def lap(name: str) -> None:
-            nonlocal tick
-            now = time.perf_counter()
-            timings[name] = (now - tick) * 1000.0
-            tick = now
+    def _device_frame(
+        self, image: np.ndarray, wanted: set[str], temporal: TemporalFusion
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """The frame on the backend's device (``device_pipeline.DeviceFrames``)."""
+        if self._device_frames is None:
+            from synboost_ros.device_pipeline import DeviceFrames
 
+            self._device_frames = DeviceFrames(self.backend, self.config)
+
+        def postprocess(
+            anomaly: np.ndarray, rgb: np.ndarray, semantic: np.ndarray, lap: Callable[[str], None]
+        ) -> np.ndarray:
+            return self._postprocess(anomaly, rgb, semantic, temporal, lap)
+
+        active = self.postprocess.temporal_fusion or self.postprocess.drivable_gating
+        return self._device_frames(
+            image, self.ensemble_weights, wanted, postprocess if active else None
+        )
+
+    def _host_frame(
+        self, image: np.ndarray, wanted: set[str], temporal: TemporalFusion
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """The frame through ``backend.run`` per stage, resized on the host with OpenCV."""
+        clock = PerfClock()
         height, width = image.shape[:2]
         seg_input = network_input(image, self.config.segmentation_size)
         syn_image = network_input(image, self.config.synthesis_size)
-        lap("preprocess")
+        clock.lap("preprocess")
         seg = self.backend.run("segmentation", {"image": seg_input})
-        lap("segmentation")
+        clock.lap("segmentation")
         seg_semantic = seg["semantic"][0].astype(np.uint8)
         syn_semantic = resize_labels(seg_semantic, self.config.synthesis_size)
         syn_semantic = syn_semantic[None].astype(np.int32)
         synthesized = self.backend.run("synthesis", {"semantic": syn_semantic})["synthesized"]
-        lap("synthesis")
+        clock.lap("synthesis")
         maps = self.backend.run(
             "dissimilarity",
             {
@@ -172,45 +223,44 @@ class AnomalyPipeline:
                 "ensemble_weights": self.ensemble_weights,
             },
         )
-        lap("dissimilarity")
-        maps["anomaly"] = self._postprocess(
-            maps["anomaly"],
-            syn_image,
-            syn_semantic[0],
-            temporal if temporal is not None else self._temporal,
-            lap,
-        )
+        clock.lap("dissimilarity")
+        if self.postprocess.temporal_fusion or self.postprocess.drivable_gating:
+            maps["anomaly"] = self._postprocess(
+                maps["anomaly"].reshape(maps["anomaly"].shape[-2:]),
+                to_uint8_image(syn_image[0]),
+                syn_semantic[0].astype(np.uint8),
+                temporal,
+                clock.lap,
+            )
         size = (height, width)
-        result = PipelineResult()
+        result: dict[str, np.ndarray] = {}
         if "semantic" in wanted:
-            result.semantic = resize_labels(seg_semantic, size)
+            result["semantic"] = resize_labels(seg_semantic, size)
         for name, source in (("entropy", seg), ("distance", seg)):
             if name in wanted:
-                setattr(result, name, resize_map(source[name], size))
+                result[name] = resize_map(source[name], size)
         for name in ("perceptual", "dissimilarity", "anomaly"):
             if name in wanted:
-                setattr(result, name, resize_map(maps[name], size))
+                result[name] = resize_map(maps[name], size)
         if "synthesized" in wanted:
-            result.synthesized = resize(to_uint8_image(synthesized[0]), size, cv2.INTER_LINEAR)
-        lap("postprocess")
-        timings["total"] = (time.perf_counter() - start) * 1000.0
-        result.timings_ms = timings
-        return result
+            result["synthesized"] = resize(to_uint8_image(synthesized[0]), size, cv2.INTER_LINEAR)
+        clock.lap("postprocess")
+        return result, clock.finish()
 
     def _postprocess(
         self,
-        anomaly: np.ndarray,
-        image: np.ndarray,
+        plane: np.ndarray,
+        rgb: np.ndarray,
         semantic: np.ndarray,
         temporal: TemporalFusion,
         lap: Callable[[str], None],
     ) -> np.ndarray:
-        """Temporal fusion and gating at the synthesis size, each timed as its own stage."""
+        """Temporal fusion and gating of the HxW anomaly map at the synthesis size (``rgb``
+        the HxWx3 uint8 image there, ``semantic`` uint8 classes), each timed as its stage."""
         options = self.postprocess
-        plane = anomaly.reshape(anomaly.shape[-2:])
         if options.temporal_fusion:
             temporal.weight = options.temporal_weight
-            plane = temporal(_gray(image), semantic.astype(np.uint8), plane)
+            plane = temporal(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), semantic, plane)
             lap("temporal")
         if options.drivable_gating:
             plane = gate_anomaly(plane, semantic, options.drivable_classes, options.gating)
@@ -224,11 +274,6 @@ class AnomalyPipeline:
         if isinstance(images, np.ndarray) and images.ndim != 4:
             raise InvalidImageError(f"a batch must be NxHxWx3, got shape {images.shape}")
         return [self(image, outputs) for image in images]
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    """A 1x3xHxW float RGB network input in [0, 1] -> HxW uint8 grey image."""
-    return cv2.cvtColor(to_uint8_image(image[0]), cv2.COLOR_RGB2GRAY)
 
 
 def _check_outputs(outputs: Collection[str] | None) -> set[str]:

@@ -24,10 +24,10 @@ from synboost_ros.ros.parameters import (
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "anomaly.yaml"
 README = Path(__file__).resolve().parent.parent / "README.md"
 FIXED = {
-    "preset", "weights", "random_weights", "backend", "device", "precision", "dla_core",
-    "calibration", "input", "input_qos", "input_depth", "output_depth", "segmentation_height",
-    "segmentation_width", "synthesis_height", "synthesis_width", "publish_synthesized",
-    "build_only", "self_test", "image_topics", "camera_names",
+    "preset", "weights", "random_weights", "backend", "device", "precision", "graphs",
+    "dla_core", "calibration", "input", "input_qos", "input_depth", "output_depth",
+    "segmentation_height", "segmentation_width", "synthesis_height", "synthesis_width",
+    "publish_synthesized", "build_only", "self_test", "image_topics", "camera_names",
 }  # fmt: skip
 # Left unset in the shipped YAML (commented out): the model's ensemble weights, one camera.
 UNSET_IN_YAML = {"ensemble_weights", "image_topics", "camera_names"}
@@ -135,6 +135,7 @@ def test_pipeline_arguments():
         "backend": "auto",
         "device": "auto",
         "precision": "auto",
+        "graphs": "off",
         "dla_core": -1,
         "calibration": None,
         "ensemble_weights": None,

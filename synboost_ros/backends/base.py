@@ -17,6 +17,10 @@ class Backend(ABC):
     name: str = ""
     device: str = "cpu"
     precision: str = "fp32"
+    graphs: bool = False  # stages replayed from recorded CUDA graphs
+    # Stages also run on torch tensors on the device (``run_tensors``): the pipeline then
+    # keeps the frame there (``device_pipeline``).
+    device_resident: bool = False
 
     @abstractmethod
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -24,4 +28,5 @@ class Backend(ABC):
 
     def describe(self) -> str:
         """One line naming backend, device and the precision that actually runs."""
-        return f"{self.name} on {self.device} ({self.precision})"
+        mode = "CUDA graphs" if self.graphs else "eager"
+        return f"{self.name} on {self.device} ({self.precision}, {mode})"

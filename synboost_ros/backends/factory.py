@@ -16,6 +16,7 @@ from synboost_ros.options import (
     cuda_index,
     device_kind,
     option_spec,
+    resolve_graphs,
     resolve_precision,
 )
 from synboost_ros.torch_missing import torch_missing
@@ -84,11 +85,13 @@ def create_backend(
     precision: str = "auto",
     dla_core: int = -1,
     calibration: CalibrationSet | None = None,
+    graphs: str = "off",
 ) -> Backend:
     """Build the requested backend for a model (or its source); ``auto`` takes the first
     available and says which ran.
 
-    ``precision`` follows ``synboost_ros.options.resolve_precision`` on the resolved device.
+    ``precision`` follows ``synboost_ros.options.resolve_precision`` on the resolved device,
+    ``graphs`` (off | on) ``resolve_graphs`` for the backend that is built.
     ``dla_core`` and ``calibration`` (int8) are TensorRT's. A backend or device that this
     machine lacks raises ``BackendUnavailableError``.
     """
@@ -101,7 +104,9 @@ def create_backend(
     errors = []
     for name in candidates:
         try:
-            return _build(name, source, device, running, precision != "auto", dla_core, calibration)
+            return _build(
+                name, source, device, running, precision != "auto", dla_core, calibration, graphs
+            )
         except (ImportError, RuntimeError, ValueError) as error:
             if backend != "auto" and isinstance(error, ImportError):
                 missing = torch_missing(error, f"backend {name}")
@@ -121,14 +126,16 @@ def _build(
     explicit: bool,
     dla_core: int,
     calibration: CalibrationSet | None,
+    graphs: str,
 ) -> Backend:
+    with_graphs = resolve_graphs(graphs, device, name)
     if precision == "int8" and name != "tensorrt":
         logger.warning("int8 needs the TensorRT backend; %s runs fp16", name)
         precision = "fp16"
     if name == "torch":
         from synboost_ros.backends.torch_backend import TorchBackend
 
-        return TorchBackend(source.model(), device, precision)
+        return TorchBackend(source.model(), device, precision, with_graphs)
     if name == "onnxruntime":
         from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
 

@@ -205,7 +205,8 @@ class AnomalyNode(Node):
         )
         self.get_logger().info(
             f"ready: {params.preset} on {self._pipeline.backend_name} / {self._pipeline.device} / "
-            f"{self._pipeline.precision}, {params.input} input {inputs}"
+            f"{self._pipeline.precision} (CUDA graphs {self._pipeline.graphs}), "
+            f"{params.input} input {inputs}"
         )
 
     def input_topic(self, base: str, suffix: str) -> str:
@@ -462,13 +463,14 @@ class AnomalyNode(Node):
         return [("self_test", "off" if not self._params.self_test else "not run")]
 
     def _identity(self) -> list[tuple[str, str]]:
-        """Backend, device, precision that run (as requested while no pipeline exists)."""
+        """Backend, device, precision and CUDA graphs (on | off) that run (as requested while
+        no pipeline exists)."""
         pipeline, params = self._pipeline, self._params
         if pipeline is None:
-            running = (params.backend, params.device, params.precision)
+            running = (params.backend, params.device, params.precision, params.graphs)
         else:
-            running = (pipeline.backend_name, pipeline.device, pipeline.precision)
-        names = ("backend", "device", "precision")
+            running = (pipeline.backend_name, pipeline.device, pipeline.precision, pipeline.graphs)
+        names = ("backend", "device", "precision", "graphs")
         return [*zip(names, running, strict=True), ("preset", params.preset)]
 
     def publish_diagnostics(self) -> None:
