@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,9 +58,15 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def run_benchmark(
-    pipelines: list, size: Size, iterations: int, warmup: int = 3, seed: int = 0
+    pipelines: list,
+    size: Size,
+    iterations: int,
+    warmup: int = 3,
+    seed: int = 0,
+    outputs: Collection[str] | None = None,
 ) -> list[BenchmarkReport]:
-    """Time each pipeline on one random camera image of ``size``, after ``warmup`` runs.
+    """Time each pipeline on one random camera image of ``size``, after ``warmup`` runs,
+    computing the maps in ``outputs`` (None: all).
 
     Pipelines take turns frame by frame, so a change in machine load during the run
     affects all of them alike and the comparison stays fair.
@@ -69,7 +76,7 @@ def run_benchmark(
     image = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
     for pipeline in pipelines:
         for _ in range(warmup):
-            pipeline(image)
+            pipeline(image, outputs)
     flops: dict[PipelineConfig, dict[str, int]] = {}
     for pipeline in pipelines:
         if pipeline.config not in flops:
@@ -77,7 +84,7 @@ def run_benchmark(
     samples: list[dict[str, list[float]]] = [{} for _ in pipelines]
     for _ in tqdm(range(iterations), desc="bench", unit="round"):
         for pipeline, timings in zip(pipelines, samples, strict=True):
-            for stage, ms in pipeline(image).timings_ms.items():
+            for stage, ms in pipeline(image, outputs).timings_ms.items():
                 timings.setdefault(stage, []).append(ms)
     return [
         _report(pipeline, timings, size, iterations, flops[pipeline.config])

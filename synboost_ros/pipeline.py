@@ -16,7 +16,7 @@ from synboost_ros.calibration import calibration_set
 from synboost_ros.config import PipelineConfig, Size
 from synboost_ros.ensemble import validate_weights
 from synboost_ros.model_source import ModelSource
-from synboost_ros.options import DEFAULT_OPTIONS
+from synboost_ros.options import DEFAULT_OPTIONS, device_kind
 from synboost_ros.postprocess.gating import gate_anomaly
 from synboost_ros.postprocess.options import PostprocessOptions
 from synboost_ros.postprocess.temporal import TemporalFusion
@@ -140,6 +140,13 @@ class AnomalyPipeline:
         if value and not hasattr(self.backend, "run_tensors"):
             raise ValueError(f"backend {self.backend.name} cannot keep frames on its device")
         self._device_resident = value
+
+    @property
+    def stage_timer(self) -> str:
+        """What times the stages: ``cuda_events`` (frames on a CUDA device) or
+        ``perf_counter`` (the host's clock)."""
+        on_cuda = device_kind(self.device) == "cuda"
+        return "cuda_events" if self.device_resident and on_cuda else "perf_counter"
 
     @property
     def graphs(self) -> str:
