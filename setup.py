@@ -50,6 +50,9 @@ setup(
         # The lean runtime (e.g. a Jetson): backend onnxruntime on the shipped graphs. On a
         # Jetson, install NVIDIA's onnxruntime-gpu wheel for the JetPack first (README).
         "runtime": ["onnxruntime>=1.17"],
+        # The TensorRT backend's device buffers and stream, without torch (TensorRT itself comes
+        # with JetPack or NVIDIA's wheels). Pick the CUDA major version of the driver/JetPack.
+        "tensorrt": ["cuda-python>=12.0"],
         # Training, ONNX export, the torch backend and weights I/O beyond the shipped graphs.
         "torch": ["torch>=2.1", "safetensors>=0.4"],
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1"],

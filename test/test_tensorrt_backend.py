@@ -36,7 +36,6 @@ from synboost_ros.backends.tensorrt.cache import (
     DeviceInfo,
     EngineKey,
     engine_cache_key,
-    gpu_device_info,
     load_or_build_engine,
 )
 from synboost_ros.backends.tensorrt.calibration import (
@@ -194,21 +193,32 @@ def test_type_stubs_alone_are_not_tensorrt(monkeypatch, tmp_path):
         TensorRTModule.load()
 
 
-def test_backend_rejects_non_cuda_devices(monkeypatch, edge_random_model):
+def test_backend_rejects_non_cuda_devices_and_a_machine_without_them(
+    monkeypatch, edge_random_model
+):
+    from synboost_ros.backends.tensorrt import backend as backend_module
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("10.3.0"))
     with pytest.raises(ValueError, match="runs on device 'cuda' or 'cuda:N' only, got 'cpu'"):
         TensorRTBackend(edge_random_model, "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="torch sees no CUDA device"):
-            TensorRTBackend(edge_random_model, "cuda")
+
+    class NoDevices:
+        def device_count(self):
+            return 0
+
+    monkeypatch.setattr(backend_module, "CudaRuntime", NoDevices)
+    with pytest.raises(ValueError, match="'cuda' requested but CUDA sees no device"):
+        TensorRTBackend(edge_random_model, "cuda")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
-def test_gpu_device_info_without_cuda_is_a_value_error():
-    with pytest.raises(ValueError, match="no CUDA device"):
-        gpu_device_info()
+def test_backend_without_cuda_python_says_what_to_install(monkeypatch, edge_random_model):
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
+
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("10.3.0"))
+    monkeypatch.setitem(sys.modules, "cuda", None)  # import cuda... fails: not installed
+    with pytest.raises(ImportError, match=r"cuda-python .*pip install 'synboost_ros\[tensorrt\]'"):
+        TensorRTBackend(edge_random_model, "cuda")
 
 
 # --- keys and build policy -----------------------------------------------------------------
@@ -771,7 +781,8 @@ def test_calibration_images_are_the_pipelines_stage_inputs(edge_random_model, tm
 
 
 def _tensorrt_and_gpu() -> bool:
-    return tensorrt_installed() and torch.cuda.is_available()
+    cuda_python = importlib.util.find_spec("cuda") is not None
+    return tensorrt_installed() and cuda_python and torch.cuda.is_available()
 
 
 def _stage_inputs(spec, config, rng):
@@ -786,7 +797,7 @@ def _stage_inputs(spec, config, rng):
     return inputs
 
 
-@pytest.mark.skipif(not _tensorrt_and_gpu(), reason="needs TensorRT and a CUDA GPU")
+@pytest.mark.skipif(not _tensorrt_and_gpu(), reason="needs TensorRT, cuda-python and a GPU")
 def test_real_edge_engines_match_onnxruntime(edge_random_model, tmp_path, caplog):
     from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend

@@ -1,4 +1,7 @@
-"""TensorRT backend: one cached engine per stage, run on one CUDA stream with torch buffers.
+"""TensorRT backend: one cached engine per stage, run on one CUDA stream.
+
+Device buffers, pinned host copies and the stream come from cuda-python
+(``cuda_runtime.CudaRuntime``), not from torch.
 
 The first start builds the engines (minutes per stage on a big GPU, more on a Jetson); later
 starts load them from the engine cache (see ``cache``). Each stage's load or build is logged
@@ -13,18 +16,17 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from synboost_ros.backends.base import Backend
 from synboost_ros.backends.tensorrt.api import TensorInfo, TensorRTModule
 from synboost_ros.backends.tensorrt.build import DEFAULT_WORKSPACE_BYTES, BuildSettings
 from synboost_ros.backends.tensorrt.cache import (
     CachedEngine,
-    gpu_device_info,
     load_or_build_engine,
     usable_cache_dir,
 )
 from synboost_ros.backends.tensorrt.calibration import CalibrationSet
+from synboost_ros.backends.tensorrt.cuda_runtime import CudaRuntime
 from synboost_ros.export import cached_onnx, default_cache_dir, model_fingerprint
 from synboost_ros.model import SynBoostModel
 from synboost_ros.options import cuda_index, device_kind
@@ -32,14 +34,7 @@ from synboost_ros.stages import STAGE_NAMES, StageSpec, stage_specs
 
 logger = logging.getLogger(__name__)
 
-TORCH_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "int32": torch.int32,
-    "int8": torch.int8,
-    "uint8": torch.uint8,
-    "bool": torch.bool,
-}
+IO_DTYPES = ("float32", "float16", "int32", "int8", "uint8", "bool")
 
 
 def spec_tensors(spec: StageSpec) -> tuple[TensorInfo, ...]:
@@ -76,22 +71,28 @@ class TensorRTBackend(Backend):
             raise ValueError(
                 f"the TensorRT backend runs on device 'cuda' or 'cuda:N' only, got {device!r}"
             )
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but torch sees no CUDA device")
-        self.device = device
+        runtime = CudaRuntime()
+        count = runtime.device_count()
+        if count == 0:
+            raise ValueError(f"device {device!r} requested but CUDA sees no device")
         index = cuda_index(device)
+        if index is not None and index >= count:
+            raise ValueError(f"device {device!r} requested but CUDA sees {count} device(s)")
+        self.device = device
         # Engines, buffers and the stream belong to the GPU that is current while they are made.
-        self._gpu = torch.device("cuda", torch.cuda.current_device() if index is None else index)
+        self._gpu = runtime.current_device() if index is None else index
+        self._runtime = runtime
+        runtime.set_device(self._gpu)
         folder = usable_cache_dir(cache_dir or default_cache_dir() / "tensorrt")
         fingerprint = model_fingerprint(model)
         graphs = cached_onnx(model, fingerprint=fingerprint)
         self._runners: dict[str, EngineRunner] = {}
         # stage -> (engine file, None when it could not be saved; seconds to load or build it)
         self.stage_engines: dict[str, tuple[str | None, float]] = {}
-        with torch.cuda.device(self._gpu):
-            device_info = gpu_device_info(self._gpu.index)
-            self._stream = torch.cuda.Stream()
-            uploads = DeviceUploads(self._gpu)
+        device_info = runtime.device_info(self._gpu)
+        self._stream = runtime.create_stream()
+        uploads = DeviceUploads(CudaRuntime())
+        try:
             for stage, spec in stage_specs(model.config).items():
                 start = time.monotonic()
                 cached = load_or_build_engine(
@@ -115,7 +116,8 @@ class TensorRTBackend(Backend):
                     seconds,
                     cached.path,
                 )
-                self._runners[stage] = EngineRunner(cached, self._stream)
+                self._runners[stage] = EngineRunner(cached, runtime, self._stream)
+        finally:
             uploads.release()
         self.stage_precisions = {s: self._runners[s].precision for s in STAGE_NAMES}
         ran = set(self.stage_precisions.values())
@@ -124,67 +126,79 @@ class TensorRTBackend(Backend):
 
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one stage engine on its GPU."""
-        with torch.cuda.device(self._gpu):
-            return self._runners[stage].run(inputs)
+        self._runtime.set_device(self._gpu)
+        return self._runners[stage].run(inputs)
 
 
 class DeviceUploads:
-    """``calibration.Upload`` on torch CUDA tensors: one device buffer per input name."""
+    """``calibration.Upload`` on device buffers: one device buffer and one pinned host array
+    per input name, reused while the size holds."""
 
-    def __init__(self, gpu: torch.device) -> None:
-        self._gpu = gpu
-        self._buffers: dict[str, torch.Tensor] = {}
+    def __init__(self, runtime: CudaRuntime) -> None:
+        self._runtime = runtime
+        self._buffers: dict[str, tuple[int, np.ndarray]] = {}  # name -> (address, host)
+        self._stream: Any = None
 
     def __call__(self, name: str, array: np.ndarray) -> int:
         """Copy ``array`` to the device buffer of ``name``; its address."""
-        self._buffers[name] = torch.from_numpy(np.ascontiguousarray(array)).to(self._gpu)
-        return int(self._buffers[name].data_ptr())
+        runtime = self._runtime
+        if self._stream is None:
+            self._stream = runtime.create_stream()
+        array = np.asarray(array)
+        address, host = self._buffers.get(name, (0, None))
+        if host is None or host.shape != array.shape or host.dtype != array.dtype:
+            host = runtime.host_array(array.shape, array.dtype)
+            address = runtime.device_buffer(host.nbytes)
+            self._buffers[name] = (address, host)
+        np.copyto(host, array)
+        runtime.copy_to_device(address, host, self._stream)
+        runtime.synchronize(self._stream)
+        return address
 
     def release(self) -> None:
         """Free the buffers (calibration is over)."""
+        self._runtime.release()
         self._buffers.clear()
+        self._stream = None
 
 
 class EngineRunner:
-    """One execution context with its CUDA I/O tensors bound once, and pinned host copies."""
+    """One execution context with its device I/O buffers bound once, and pinned host copies."""
 
-    def __init__(self, cached: CachedEngine, stream: torch.cuda.Stream) -> None:
+    def __init__(self, cached: CachedEngine, runtime: CudaRuntime, stream: Any) -> None:
         self.precision = cached.precision
+        self._runtime = runtime
         self._stream = stream
         self._context: Any = cached.engine.create_execution_context()
         if self._context is None:
             raise RuntimeError("TensorRT could not create an execution context (GPU memory?)")
         self._inputs = [t for t in cached.io if t.is_input]
         self._outputs = [t for t in cached.io if not t.is_input]
-        self._device = {t.name: _empty(t, device="cuda") for t in cached.io}
-        self._host = {t.name: _empty(t, device="cpu", pinned=True) for t in cached.io}
-        for name, tensor in self._device.items():
-            if not self._context.set_tensor_address(name, tensor.data_ptr()):
+        self._host = {t.name: runtime.host_array(t.shape, _dtype(t)) for t in cached.io}
+        self._device = {t.name: runtime.device_buffer(self._host[t.name].nbytes) for t in cached.io}
+        for name, address in self._device.items():
+            if not self._context.set_tensor_address(name, address):
                 raise RuntimeError(f"TensorRT refused the buffer for tensor {name!r}")
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Upload through pinned memory, enqueue, download; waits for the stream."""
+        runtime, stream = self._runtime, self._stream
         for t in self._inputs:
             array = np.asarray(inputs[t.name])
             if array.shape != t.shape:
                 raise ValueError(f"input {t.name!r} must have shape {t.shape}, got {array.shape}")
-            np.copyto(self._host[t.name].numpy(), array, casting="same_kind")
-        with torch.cuda.stream(self._stream):
-            for t in self._inputs:
-                self._device[t.name].copy_(self._host[t.name], non_blocking=True)
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise RuntimeError("TensorRT execute_async_v3 failed (see its log)")
-            for t in self._outputs:
-                self._host[t.name].copy_(self._device[t.name], non_blocking=True)
-        self._stream.synchronize()
-        return {t.name: self._host[t.name].numpy().copy() for t in self._outputs}
+            np.copyto(self._host[t.name], array, casting="same_kind")
+        for t in self._inputs:
+            runtime.copy_to_device(self._device[t.name], self._host[t.name], stream)
+        if not self._context.execute_async_v3(runtime.stream_handle(stream)):
+            raise RuntimeError("TensorRT execute_async_v3 failed (see its log)")
+        for t in self._outputs:
+            runtime.copy_to_host(self._host[t.name], self._device[t.name], stream)
+        runtime.synchronize(stream)
+        return {t.name: self._host[t.name].copy() for t in self._outputs}
 
 
-def _empty(tensor: TensorInfo, device: str, pinned: bool = False) -> torch.Tensor:
-    try:
-        dtype = TORCH_DTYPES[tensor.dtype]
-    except KeyError:
-        raise ValueError(
-            f"tensor {tensor.name!r} has dtype {tensor.dtype}, not supported"
-        ) from None
-    return torch.empty(tensor.shape, dtype=dtype, device=device, pin_memory=pinned)
+def _dtype(tensor: TensorInfo) -> np.dtype:
+    if tensor.dtype not in IO_DTYPES:
+        raise ValueError(f"tensor {tensor.name!r} has dtype {tensor.dtype}, not supported")
+    return np.dtype(tensor.dtype)

@@ -383,15 +383,3 @@ def _remove(*paths: Path) -> None:
             pass
         except OSError as error:
             logger.warning("cannot remove %s: %s", path, error)
-
-
-def gpu_device_info(index: int | None = None) -> DeviceInfo:
-    """Name and compute capability of a CUDA device (default: torch's current one)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ValueError("no CUDA device: TensorRT engines need an NVIDIA GPU")
-    props = torch.cuda.get_device_properties(
-        torch.cuda.current_device() if index is None else index
-    )
-    return DeviceInfo(props.name, (props.major, props.minor))
