@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "pipeline",
             "device_pipeline",
+            "device_bench",
             "calibration",
             "evaluation",
             "benchmark",
