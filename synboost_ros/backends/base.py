@@ -17,11 +17,12 @@ class Backend(ABC):
     name: str = ""
     device: str = "cpu"
     precision: str = "fp32"
+    layout: str = "nchw"  # memory format of the activations: nchw or channels_last
 
     @abstractmethod
     def run(self, stage: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one stage; inputs and outputs are keyed by the names in ``stage_specs``."""
 
     def describe(self) -> str:
-        """One line naming backend, device and the precision that actually runs."""
-        return f"{self.name} on {self.device} ({self.precision})"
+        """One line naming backend, device, the precision that actually runs and the layout."""
+        return f"{self.name} on {self.device} ({self.precision}, {self.layout})"
