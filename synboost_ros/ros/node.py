@@ -462,13 +462,19 @@ class AnomalyNode(Node):
         return [("self_test", "off" if not self._params.self_test else "not run")]
 
     def _identity(self) -> list[tuple[str, str]]:
-        """Backend, device, precision that run (as requested while no pipeline exists)."""
+        """Backend, device, precision and memory layout that run (as requested while no
+        pipeline exists; the layout then "pending")."""
         pipeline, params = self._pipeline, self._params
         if pipeline is None:
-            running = (params.backend, params.device, params.precision)
+            running = (params.backend, params.device, params.precision, "pending")
         else:
-            running = (pipeline.backend_name, pipeline.device, pipeline.precision)
-        names = ("backend", "device", "precision")
+            running = (
+                pipeline.backend_name,
+                pipeline.device,
+                pipeline.precision,
+                pipeline.backend.layout,
+            )
+        names = ("backend", "device", "precision", "layout")
         return [*zip(names, running, strict=True), ("preset", params.preset)]
 
     def publish_diagnostics(self) -> None:
