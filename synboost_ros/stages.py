@@ -18,7 +18,7 @@ from synboost_ros.ensemble import weighted_average
 from synboost_ros.model import SynBoostModel
 from synboost_ros.nn.input_normalization import normalize_input
 from synboost_ros.nn.label_maps import SynthesisLabelInput, one_hot
-from synboost_ros.uncertainty import class_probabilities, distance_from_top2, softmax_entropy
+from synboost_ros.uncertainty import segmentation_maps
 
 
 class SegmentationStage(nn.Module):
@@ -32,10 +32,7 @@ class SegmentationStage(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (semantic int32, entropy, distance)."""
         logits = self.network(normalize_input(image, self.normalization))
-        probs = class_probabilities(logits.float())
-        top2 = torch.topk(probs, k=2, dim=1)
-        semantic = top2.indices[:, 0].to(torch.int32)
-        return semantic, softmax_entropy(probs), distance_from_top2(top2.values)
+        return segmentation_maps(logits.float())
 
 
 class SynthesisStage(nn.Module):
