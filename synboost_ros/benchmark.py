@@ -26,6 +26,7 @@ class BenchmarkReport:
     total_ms: dict[str, float]
     stages: dict[str, dict[str, float]]
     flops: dict[str, int]
+    layout: str = "nchw"  # memory format the backend ran
 
     @property
     def fps(self) -> float:
@@ -38,6 +39,7 @@ class BenchmarkReport:
             "backend": self.backend,
             "device": self.device,
             "precision": self.precision,
+            "layout": self.layout,
             "preset": self.preset,
             "size": list(self.size),
             "iterations": self.iterations,
@@ -106,4 +108,5 @@ def _report(
         total_ms=percentiles(total),
         stages={stage: percentiles(values) for stage, values in timings.items()},
         flops=flops,
+        layout=pipeline.backend.layout,
     )

@@ -7,10 +7,13 @@ the ROS parameter declarations. Plain Python: nothing here imports torch or rclp
 Devices: ``auto``, ``cpu``, ``cuda`` (torch's current GPU) or ``cuda:N`` (GPU N, as torch counts
 them); ``device_kind`` and ``cuda_index`` split a device name without importing torch.
 
-Precision rule (``resolve_precision``): ``auto``, the default, runs fp16 on a CUDA device and
-fp32 on the CPU; fp16 or int8 asked for on the CPU runs fp32, with one log line. int8 is
-TensorRT's (entropy calibration on the ``calibration`` images); other backends run it as fp16.
-The backends report the precision that actually runs (``synboost bench``, the diagnostics).
+Precision rule (``resolve_precision``): ``auto``, the default, runs fp16 on a CUDA device, and on
+the CPU bf16 where the CPU has bf16 instructions (``cpu_features.native_bf16``), else fp32;
+fp16 or int8 asked for on the CPU runs fp32, with one log line; bf16 asked for on a CPU without
+bf16 instructions runs bf16 emulated, slower than fp32, with a warning. int8 is TensorRT's
+(entropy calibration on the ``calibration`` images); other backends run it as fp16. bf16 is the
+torch backend's. The backends report the precision that actually runs (``synboost bench``, the
+diagnostics).
 
 CUDA graphs (``graphs``, torch backend on a CUDA device): each stage recorded once and
 replayed per frame. Asked for where they cannot run (the CPU, another backend), the stages
@@ -29,11 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from synboost_ros.config import PRESETS, Size
+from synboost_ros.cpu_features import native_bf16
 from synboost_ros.ensemble import ENSEMBLE_INPUTS, validate_weights
 
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-PRECISION_CHOICES = ("auto", "fp32", "fp16", "int8")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16", "int8")
 GRAPHS_CHOICES = ("off", "on")
 MAX_DLA_CORE = 1  # Jetson AGX Orin and Orin NX have two DLA cores; Orin Nano none
 DEFAULT_PRESET = "edge"
@@ -41,11 +45,11 @@ SIZE_MULTIPLE = 32  # ICNet's coarsest stride and the edge SPADE generator's ups
 MAX_SIDE = 4096
 SIZE_STAGES = ("segmentation", "synthesis")
 
-# Precision that runs, by resolved device and requested precision (a new precision, e.g. bf16
-# on CPUs, is one more choice and one more entry per device).
+# Precision that runs, by resolved device and requested precision (a new precision is one more
+# choice and one more entry per device); the CPU's "auto" is bf16 where bf16 is native.
 RUN_PRECISION: dict[str, dict[str, str]] = {
-    "cpu": {"auto": "fp32", "fp32": "fp32", "fp16": "fp32", "int8": "fp32"},
-    "cuda": {"auto": "fp16", "fp32": "fp32", "fp16": "fp16", "int8": "int8"},
+    "cpu": {"auto": "fp32", "fp32": "fp32", "bf16": "bf16", "fp16": "fp32", "int8": "fp32"},
+    "cuda": {"auto": "fp16", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "int8": "int8"},
 }
 
 logger = logging.getLogger(__name__)
@@ -63,15 +67,26 @@ def cuda_index(device: str) -> int | None:
     return int(index) if colon else None
 
 
-def resolve_precision(precision: str, device: str) -> str:
+def resolve_precision(precision: str, device: str, cpu_bf16: bool | None = None) -> str:
     """The precision that runs for ``precision`` on a resolved ``device`` (cpu, cuda or
     cuda:N), by the rule above; logs when a precision that was asked for explicitly cannot run
-    there."""
+    there, or runs slowly. ``cpu_bf16``: whether the CPU has bf16 instructions (None: this
+    machine's, ``cpu_features.native_bf16``)."""
     if precision not in PRECISION_CHOICES:
         raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {precision!r}")
-    if device_kind(device) not in RUN_PRECISION:
+    kind = device_kind(device)
+    if kind not in RUN_PRECISION:
         raise ValueError(f"device must be one of {tuple(RUN_PRECISION)}, got {device!r}")
-    ran = RUN_PRECISION[device_kind(device)][precision]
+    ran = RUN_PRECISION[kind][precision]
+    if kind == "cpu" and precision in ("auto", "bf16"):
+        native = native_bf16() if cpu_bf16 is None else cpu_bf16
+        if precision == "auto" and native:
+            ran = "bf16"
+        elif precision == "bf16" and not native:
+            logger.warning(
+                "this CPU has no bf16 instructions (avx512_bf16, amx_bf16 or Arm bf16): bf16 "
+                "runs emulated, slower than fp32 (precision fp32 or auto is faster)"
+            )
     if precision not in ("auto", ran):
         logger.info("%s needs a CUDA device; running %s on the CPU", precision, ran)
     return ran
@@ -196,7 +211,8 @@ class ModelOptions:
     )
     precision: str = option(
         "auto",
-        "precision; auto = fp16 on cuda, fp32 on the CPU; fp16 on the CPU runs fp32; "
+        "precision; auto = fp16 on cuda, on the CPU bf16 where the CPU has bf16 instructions "
+        "(else fp32); fp16 on the CPU runs fp32; bf16 = torch backend; "
         "int8 = TensorRT with calibration (diagnostics and bench report what ran)",
         read_only=True,
         choices=PRECISION_CHOICES,

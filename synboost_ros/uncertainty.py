@@ -6,6 +6,10 @@ Normalisation (fixed, identical in training and inference, never per image):
 - perceptual difference V (eq. 3, ``nn.perceptual.PerceptualDifference``): mapped by
   1 - exp(-V / scale), monotone onto [0, 1); ``scale`` is part of the model configuration
   (``PipelineConfig.perceptual_scale``).
+
+``segmentation_maps`` computes class ids, entropy and distance from the logits in one pass,
+as the segmentation stage runs them; the per-map functions are the same definitions written
+from the probabilities.
 """
 
 from __future__ import annotations
@@ -38,3 +42,23 @@ def softmax_distance(probs: torch.Tensor) -> torch.Tensor:
 def distance_from_top2(top2: torch.Tensor) -> torch.Tensor:
     """Softmax distance from the two largest probabilities, (N, 2, H, W) -> (N, 1, H, W)."""
     return (1.0 - top2[:, :1] + top2[:, 1:2]).clamp(0.0, 1.0)
+
+
+def segmentation_maps(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Class ids (int32), normalised entropy and distance from (N, C, H, W) logits.
+
+    With s = logits - max and Z = sum exp(s): p_max = 1 / Z, p_second = exp(s_second) / Z and
+    the entropy is ln Z - sum(exp(s) * s) / Z nats, so one log and one division per pixel
+    replace C of each (the probabilities' log, division and clipping were most of the
+    segmentation stage's time in ONNX Runtime). Equal to ``softmax_entropy`` and
+    ``softmax_distance`` of the softmax within fp32 rounding.
+    """
+    top2 = torch.topk(logits, k=2, dim=1)
+    shifted = logits - top2.values[:, :1]
+    exp = torch.exp(shifted)
+    total = exp.sum(dim=1, keepdim=True)
+    nats = torch.log(total) - (exp * shifted).sum(dim=1, keepdim=True) / total
+    entropy = (nats / math.log(logits.shape[1])).clamp(0.0, 1.0)
+    second = torch.exp(top2.values[:, 1:2] - top2.values[:, :1])
+    distance = ((total - 1.0 + second) / total).clamp(0.0, 1.0)
+    return top2.indices[:, 0].to(torch.int32), entropy, distance

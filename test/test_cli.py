@@ -78,6 +78,8 @@ def test_bench_prints_one_json_object_with_stage_percentiles(capsys) -> None:
             "2",
             "--warmup",
             "1",
+            "--peak-seconds",
+            "0.05",
             "--json",
         ]
     )
@@ -91,6 +93,13 @@ def test_bench_prints_one_json_object_with_stage_percentiles(capsys) -> None:
     for stage in ("segmentation", "synthesis", "dissimilarity"):
         assert report["stages"][stage]["p95"] >= report["stages"][stage]["p50"] > 0
     assert report["compare"]["torch"]["backend"] == "torch"
+    assert (report["layout"], report["compare"]["torch"]["layout"]) == ("nchw", "channels_last")
+    peaks = report["peak_gflops_per_s"]
+    assert set(peaks) == {"fp32", "bf16"} and min(peaks.values()) > 0
+    for stage in ("segmentation", "synthesis", "dissimilarity", "total"):
+        row = report["efficiency"][stage]
+        assert row["gflop"] > 0 and row["gflops_per_s"] > 0
+        assert row["peak_share"] == pytest.approx(row["gflops_per_s"] / peaks["fp32"], abs=1e-3)
 
 
 @pytest.mark.parametrize("size", ["256", "0x5", "axb"])

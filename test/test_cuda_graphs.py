@@ -107,7 +107,7 @@ def test_graphs_asked_for_on_the_cpu_run_eagerly_and_say_so(edge_random_model, c
         backend = create_backend(edge_random_model, "torch", "cpu", "fp32", graphs="on")
     assert backend.graphs is False
     assert "torch on cpu runs eagerly" in caplog.text
-    assert backend.describe() == "torch on cpu (fp32, eager)"
+    assert backend.describe() == "torch on cpu (fp32, channels_last, eager)"
     with pytest.raises(ValueError, match="CUDA graphs need device 'cuda'"):
         TorchBackend(edge_random_model, "cpu", "fp32", graphs=True)
     with pytest.raises(ValueError, match="runs fp32 or fp16, got 'int8'"):

@@ -292,3 +292,21 @@ def test_component_metrics_of_a_hand_made_set(tmp_path: Path, capsys) -> None:
     assert components["mean_f1"] == pytest.approx((6 * 1.0 + 5 * 2 / 3) / 11)
     code, out, _ = run_eval(capsys, *args)
     assert "mean F1" in out and "sIoU" in out and "0.750" in out
+
+
+def test_a_model_run_records_the_precision_and_layout_that_ran(anomaly_set, capsys) -> None:
+    data, _ = anomaly_set
+    common = ("--data", data, "--format", "folder", "--random-weights", "--backend", "torch")
+    reports = {}
+    for precision in ("fp32", "bf16"):
+        code, out, _ = run_eval(capsys, *common, "--precision", precision, "--limit", "2", "--json")
+        assert code == 0
+        reports[precision] = json.loads(out)
+    for precision, report in reports.items():
+        assert report["ran"] == {
+            "backend": "torch",
+            "device": "cpu",
+            "precision": precision,
+            "layout": "channels_last",
+        }
+        assert report["num_images"] == 2

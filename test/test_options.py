@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from synboost_ros import options as options_module
 from synboost_ros.cli.common import add_model_arguments, model_options, parse_size, positive_int
 from synboost_ros.config import PRESETS
 from synboost_ros.options import (
@@ -38,7 +39,8 @@ def model_parser(names=MODEL_OPTION_NAMES) -> argparse.ArgumentParser:
         ("int8", "cuda:1", "int8"),
     ],
 )
-def test_precision_rule(precision, device, runs, caplog):
+def test_precision_rule(precision, device, runs, caplog, monkeypatch):
+    monkeypatch.setattr(options_module, "native_bf16", lambda: False)  # a CPU without bf16
     with caplog.at_level(logging.INFO):
         assert resolve_precision(precision, device) == runs
     assert caplog.text == ""
@@ -52,9 +54,40 @@ def test_fp16_on_the_cpu_runs_fp32_with_one_log_line(caplog):
     ]
 
 
+@pytest.mark.parametrize(
+    ("precision", "cpu_bf16", "runs"),
+    [
+        ("auto", True, "bf16"),
+        ("auto", False, "fp32"),
+        ("bf16", True, "bf16"),
+        ("fp32", True, "fp32"),
+    ],
+)
+def test_bf16_runs_on_cpus_with_bf16_instructions(precision, cpu_bf16, runs, caplog):
+    with caplog.at_level(logging.INFO):
+        assert resolve_precision(precision, "cpu", cpu_bf16=cpu_bf16) == runs
+    assert caplog.text == ""
+
+
+def test_bf16_asked_for_without_bf16_instructions_runs_emulated_with_a_warning(caplog):
+    with caplog.at_level(logging.INFO):
+        assert resolve_precision("bf16", "cpu", cpu_bf16=False) == "bf16"
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "bf16 runs emulated, slower than fp32" in record.getMessage()
+
+
+def test_auto_follows_this_machines_cpu(monkeypatch):
+    monkeypatch.setattr(options_module, "native_bf16", lambda: True)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    assert resolve_precision("auto", "cuda") == "fp16"  # the CPU's bf16 plays no part on a GPU
+    monkeypatch.setattr(options_module, "native_bf16", lambda: False)
+    assert resolve_precision("auto", "cpu") == "fp32"
+
+
 def test_precision_rule_refuses_unknown_names():
     with pytest.raises(ValueError, match="precision must be one of"):
-        resolve_precision("bf16", "cpu")
+        resolve_precision("fp8", "cpu")
     with pytest.raises(ValueError, match="device must be one of"):
         resolve_precision("auto", "auto")  # the device is resolved first
 
@@ -98,7 +131,7 @@ def test_every_model_option_becomes_a_flag():
 
 def test_flags_take_the_choices_of_the_schema(capsys):
     parser = model_parser()
-    for flag, value in (("--precision", "bf16"), ("--preset", "huge")):
+    for flag, value in (("--precision", "fp8"), ("--preset", "huge")):
         with pytest.raises(SystemExit):
             parser.parse_args([flag, value])
         assert "invalid choice" in capsys.readouterr().err

@@ -36,6 +36,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from synboost_ros.classes import NUM_CLASSES, colorize
+from synboost_ros.options import resolve_precision
 from synboost_ros.pipeline import AnomalyPipeline
 from synboost_ros.ros.node import LOG_THROTTLE_S, AnomalyNode, fallback_log_dir
 from synboost_ros.ros.outputs import TOPIC_MAPS, required_maps
@@ -571,7 +572,8 @@ def test_diagnostics_carry_every_key(ros):
     send_good_frame(ros, "for_diagnostics")
     status = latest_diagnostics(ros, "sb", lambda v: int(v["frames_out"]) > 0)
     values = dict(_values(status))
-    expected = {"backend", "device", "precision", "preset", "rate_in_hz", "rate_out_hz"}
+    expected = {"backend", "device", "precision", "layout", "preset", "rate_in_hz"}
+    expected |= {"rate_out_hz"}
     expected |= {"frames_in", "frames_out", "frames_dropped", "frames_bad"}
     for stage in ("decode", "segmentation", "synthesis", "dissimilarity", "publish", "total"):
         expected |= {f"{stage}_ms_p50", f"{stage}_ms_p95"}
@@ -581,8 +583,9 @@ def test_diagnostics_carry_every_key(ros):
     assert values["accounting"].startswith(f"frames_in {values['frames_in']} = out ")
     assert values["accounting"].endswith(": holds")
     assert (values["backend"], values["device"], values["preset"]) == ("torch", "cpu", "edge")
-    assert values["precision"] == "fp32" and status.hardware_id == "cpu"
-    for key in expected - {"backend", "device", "precision", "preset"}:
+    assert values["precision"] == resolve_precision("auto", "cpu")  # bf16 on a bf16 CPU
+    assert values["layout"] == "channels_last" and status.hardware_id == "cpu"
+    for key in expected - {"backend", "device", "precision", "layout", "preset"}:
         assert float(values[key]) >= 0.0, key
     assert float(values["segmentation_ms_p50"]) > 0.0
 

@@ -71,7 +71,7 @@ def test_the_shipped_yaml_marks_exactly_the_read_only_parameters_fixed():
         ({"preset": "huge"}, ["preset must be one of light, edge", "'huge'"]),
         ({"backend": "tpu"}, ["backend must be one of", "'tpu'"]),
         ({"device": "gpu"}, ["device must be one of auto, cpu, cuda"]),
-        ({"precision": "bf16"}, ["precision must be one of"]),
+        ({"precision": "fp8"}, ["precision must be one of"]),
         ({"input": "ros"}, ["input must be one of raw, compressed"]),
         ({"input_qos": "best"}, ["input_qos must be one of auto, sensor_data, reliable"]),
         ({"segmentation_height": 100, "segmentation_width": 192}, ["multiple of 32", "100"]),

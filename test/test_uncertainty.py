@@ -7,7 +7,12 @@ import torch
 
 from synboost_ros.ensemble import validate_weights, weighted_average
 from synboost_ros.nn.perceptual import PerceptualDifference
-from synboost_ros.uncertainty import class_probabilities, softmax_distance, softmax_entropy
+from synboost_ros.uncertainty import (
+    class_probabilities,
+    segmentation_maps,
+    softmax_distance,
+    softmax_entropy,
+)
 
 
 def test_entropy_of_uniform_softmax_is_one() -> None:
@@ -67,3 +72,18 @@ def test_invalid_ensemble_weights_are_refused(bad) -> None:
 def test_explicit_softmax_equals_torch_softmax() -> None:
     logits = torch.randn(2, 19, 5, 7) * 10
     assert torch.allclose(class_probabilities(logits), torch.softmax(logits, dim=1), atol=1e-6)
+
+
+@pytest.mark.parametrize("spread", [0.1, 3.0, 40.0])
+def test_segmentation_maps_equal_the_probability_definitions(spread):
+    generator = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 19, 16, 24, generator=generator) * spread
+    logits[0, :, 0, 0] = 0.0  # a full tie: entropy 1, distance 1
+    semantic, entropy, distance = segmentation_maps(logits)
+    probs = torch.softmax(logits, dim=1)
+    assert torch.equal(semantic, torch.topk(probs, k=2, dim=1).indices[:, 0].to(torch.int32))
+    assert semantic.dtype == torch.int32
+    assert torch.allclose(entropy, softmax_entropy(probs), atol=2e-6)
+    assert torch.allclose(distance, softmax_distance(probs), atol=2e-6)
+    assert entropy[0, 0, 0, 0].item() == pytest.approx(1.0, abs=1e-6)
+    assert distance[0, 0, 0, 0].item() == pytest.approx(1.0, abs=1e-6)

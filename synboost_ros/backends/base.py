@@ -17,6 +17,7 @@ class Backend(ABC):
     name: str = ""
     device: str = "cpu"
     precision: str = "fp32"
+    layout: str = "nchw"  # memory format of the activations: nchw or channels_last
     graphs: bool = False  # stages replayed from recorded CUDA graphs
     # Stages also run on torch tensors on the device (``run_tensors``): the pipeline then
     # keeps the frame there (``device_pipeline``).
@@ -27,6 +28,7 @@ class Backend(ABC):
         """Run one stage; inputs and outputs are keyed by the names in ``stage_specs``."""
 
     def describe(self) -> str:
-        """One line naming backend, device and the precision that actually runs."""
+        """One line naming backend, device, the precision that actually runs, the layout and
+        the mode (eager or CUDA graphs)."""
         mode = "CUDA graphs" if self.graphs else "eager"
-        return f"{self.name} on {self.device} ({self.precision}, {mode})"
+        return f"{self.name} on {self.device} ({self.precision}, {self.layout}, {mode})"

@@ -7,6 +7,7 @@ import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from synboost_ros.evaluation import (
 )
 from synboost_ros.metrics.anomaly import TPR_TARGET
 from synboost_ros.metrics.segmentation import SegmentationMetrics
+
+if TYPE_CHECKING:
+    from synboost_ros.pipeline import AnomalyPipeline
 
 FORMATS = (*ANOMALY_FORMATS, "cityscapes")
 
@@ -100,10 +104,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _run_anomaly(args: argparse.Namespace) -> int:
     samples = AnomalyDataset(args.data, args.format)
+    pipeline = None
     if args.scores is not None:
         score_fn = score_file_reader(args.scores)
     else:
-        score_fn = _model_anomaly_fn(args)
+        pipeline = create_pipeline(args)
+        score_fn = _model_anomaly_fn(pipeline)
     class_ground_truth = None
     if args.false_alarms_by_class is not None:
         class_ground_truth = (args.false_alarms_by_class, args.split)
@@ -119,7 +125,7 @@ def _run_anomaly(args: argparse.Namespace) -> int:
         from synboost_ros.metrics.plots import plot_curves
 
         plot_curves(evaluation.accumulator.curves(), args.plot, evaluation.metrics)
-    _print_anomaly(args, evaluation)
+    _print_anomaly(args, evaluation, pipeline)
     return 0
 
 
@@ -133,13 +139,26 @@ def _run_segmentation(args: argparse.Namespace) -> int:
         return pipeline(sample.image, outputs=("semantic",)).semantic
 
     accumulator = evaluate_segmentation(samples, predict, limit=args.limit)
-    _print_segmentation(args, accumulator.num_images, accumulator.compute())
+    _print_segmentation(args, accumulator.num_images, accumulator.compute(), pipeline)
     return 0
 
 
-def _model_anomaly_fn(args: argparse.Namespace) -> Callable[[AnomalySampleLike], np.ndarray]:
+def _ran(pipeline: AnomalyPipeline | None) -> dict[str, str]:
+    """Backend, device, precision and layout that computed the maps ({} for score files):
+    the record that a ``--precision bf16`` run really ran bf16."""
+    if pipeline is None:
+        return {}
+    backend = pipeline.backend
+    return {
+        "backend": backend.name,
+        "device": backend.device,
+        "precision": backend.precision,
+        "layout": backend.layout,
+    }
+
+
+def _model_anomaly_fn(pipeline: AnomalyPipeline) -> Callable[[AnomalySampleLike], np.ndarray]:
     """A ``score_fn`` running the model on each sample's image."""
-    pipeline = create_pipeline(args)
 
     def score(sample: AnomalySampleLike) -> np.ndarray:
         return pipeline(sample.image, outputs=("anomaly",)).anomaly
@@ -147,13 +166,17 @@ def _model_anomaly_fn(args: argparse.Namespace) -> Callable[[AnomalySampleLike],
     return score
 
 
-def _print_anomaly(args: argparse.Namespace, evaluation: AnomalyEvaluation) -> None:
+def _print_anomaly(
+    args: argparse.Namespace, evaluation: AnomalyEvaluation, pipeline: AnomalyPipeline | None
+) -> None:
+    ran = _ran(pipeline)
     if args.json:
-        print(json.dumps(evaluation.report(args.format)))
+        print(json.dumps({**evaluation.report(args.format), **({"ran": ran} if ran else {})}))
         return
     metrics, accumulator = evaluation.metrics, evaluation.accumulator
     rows = [
         ("format", args.format),
+        *([("ran", " ".join(ran.values()))] if ran else []),
         ("images", str(accumulator.num_images)),
         ("AP", f"{metrics.ap:.4f}"),
         ("FPR95", f"{metrics.fpr95:.4f}"),
@@ -186,13 +209,18 @@ def _fraction(value: float | None) -> str:
 
 
 def _print_segmentation(
-    args: argparse.Namespace, num_images: int, metrics: SegmentationMetrics
+    args: argparse.Namespace,
+    num_images: int,
+    metrics: SegmentationMetrics,
+    pipeline: AnomalyPipeline,
 ) -> None:
+    ran = _ran(pipeline)
     if args.json:
-        print(json.dumps(segmentation_report(args.format, num_images, metrics)))
+        print(json.dumps({**segmentation_report(args.format, num_images, metrics), "ran": ran}))
         return
     rows = [
         ("format", f"{args.format} ({args.split})"),
+        ("ran", " ".join(ran.values())),
         ("images", str(num_images)),
         ("mIoU", f"{metrics.miou:.4f}"),
         ("pixel accuracy", f"{metrics.pixel_accuracy:.4f}"),

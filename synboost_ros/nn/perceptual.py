@@ -76,7 +76,7 @@ class PerceptualDifference(nn.Module):
         pair = normalize_input(torch.cat([image, synthesized], dim=0), self.normalization)
         difference = image.new_zeros((image.shape[0], 1, *size))
         for weight, features in zip(self.tap_weights, self.features(pair), strict=True):
-            real, fake = features.float().chunk(2, dim=0)  # the sums in fp32, under fp16 too
+            real, fake = features.float().chunk(2, dim=0)  # the sums in fp32 under autocast
             tap = (real - fake).abs().mean(dim=1, keepdim=True)
             if tap.shape[-2:] != size:
                 tap = F.interpolate(tap, size=size, mode="bicubic", align_corners=False)

@@ -463,14 +463,20 @@ class AnomalyNode(Node):
         return [("self_test", "off" if not self._params.self_test else "not run")]
 
     def _identity(self) -> list[tuple[str, str]]:
-        """Backend, device, precision and CUDA graphs (on | off) that run (as requested while
-        no pipeline exists)."""
+        """Backend, device, precision, memory layout and CUDA graphs (on | off) that run (as
+        requested while no pipeline exists; the layout then "pending")."""
         pipeline, params = self._pipeline, self._params
         if pipeline is None:
-            running = (params.backend, params.device, params.precision, params.graphs)
+            running = (params.backend, params.device, params.precision, "pending", params.graphs)
         else:
-            running = (pipeline.backend_name, pipeline.device, pipeline.precision, pipeline.graphs)
-        names = ("backend", "device", "precision", "graphs")
+            running = (
+                pipeline.backend_name,
+                pipeline.device,
+                pipeline.precision,
+                pipeline.backend.layout,
+                pipeline.graphs,
+            )
+        names = ("backend", "device", "precision", "layout", "graphs")
         return [*zip(names, running, strict=True), ("preset", params.preset)]
 
     def publish_diagnostics(self) -> None:

@@ -30,7 +30,8 @@ from synboost_ros.backends.tensorrt.cuda_runtime import CudaRuntime
 from synboost_ros.export import cached_onnx, default_cache_dir, model_fingerprint
 from synboost_ros.model import SynBoostModel
 from synboost_ros.options import cuda_index, device_kind
-from synboost_ros.stages import STAGE_NAMES, StageSpec, stage_specs
+from synboost_ros.stage_io import StageSpec, stage_specs
+from synboost_ros.stages import STAGE_NAMES
 
 logger = logging.getLogger(__name__)
 
