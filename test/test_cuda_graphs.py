@@ -110,5 +110,5 @@ def test_graphs_asked_for_on_the_cpu_run_eagerly_and_say_so(edge_random_model, c
     assert backend.describe() == "torch on cpu (fp32, channels_last, eager)"
     with pytest.raises(ValueError, match="CUDA graphs need device 'cuda'"):
         TorchBackend(edge_random_model, "cpu", "fp32", graphs=True)
-    with pytest.raises(ValueError, match="runs fp32 or fp16, got 'int8'"):
+    with pytest.raises(ValueError, match="runs fp32, fp16 or bf16, not 'int8'"):
         TorchBackend(edge_random_model, "cpu", "int8")
