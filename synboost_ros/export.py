@@ -33,7 +33,8 @@ from synboost_ros.graphs import (
     graph_source,
 )
 from synboost_ros.model import SynBoostModel, state_dict_sha256
-from synboost_ros.stages import STAGE_NAMES, build_stages, stage_specs
+from synboost_ros.stage_io import stage_specs
+from synboost_ros.stages import STAGE_NAMES, build_stages
 
 OPSET = 17
 # Bump when the exported graphs or the fingerprint's form change for the same weights

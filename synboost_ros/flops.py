@@ -18,7 +18,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from synboost_ros.config import PipelineConfig
 from synboost_ros.model import SynBoostModel
-from synboost_ros.stages import STAGE_NAMES, build_stages, stage_specs
+from synboost_ros.stage_io import stage_specs
+from synboost_ros.stages import STAGE_NAMES, build_stages
 
 TOTAL = "total"
 _TORCH_DTYPES = {np.float32: torch.float32, np.int32: torch.int32}

@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "model_loading",
             "graphs",
             "model_source",
+            "stage_io",
             "stages",
             "uncertainty",
             "device_ops",

@@ -8,7 +8,7 @@ import pytest
 from synboost_ros.pipeline import OUTPUT_NAMES, InvalidImageError
 from synboost_ros.postprocess.options import PostprocessOptions
 from synboost_ros.postprocess.temporal import TemporalFusion
-from synboost_ros.stages import stage_specs
+from synboost_ros.stage_io import stage_specs
 
 FLOAT_MAPS = ("entropy", "distance", "perceptual", "dissimilarity", "anomaly")
 

@@ -747,7 +747,7 @@ def test_calibration_images_are_the_pipelines_stage_inputs(edge_random_model, tm
     from synboost_ros.backends.tensorrt.backend import spec_tensors
     from synboost_ros.calibration import calibration_set, record_stage_inputs
     from synboost_ros.export import cached_onnx
-    from synboost_ros.stages import stage_specs
+    from synboost_ros.stage_io import stage_specs
 
     rng = np.random.default_rng(0)
     folder = tmp_path / "images"
@@ -802,7 +802,7 @@ def test_real_edge_engines_match_onnxruntime(edge_random_model, tmp_path, caplog
     from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
     from synboost_ros.export import cached_onnx
-    from synboost_ros.stages import stage_specs
+    from synboost_ros.stage_io import stage_specs
 
     trt_backend = TensorRTBackend(edge_random_model, "cuda", "fp32", cache_dir=tmp_path)
     assert trt_backend.precision == "fp32"

@@ -42,7 +42,8 @@ from synboost_ros.nn.cityscapes_checkpoints import (
 from synboost_ros.nn.input_normalization import normalize_input
 from synboost_ros.nn.pretrained import read_checkpoint
 from synboost_ros.ros.node import AnomalyNode
-from synboost_ros.stages import SegmentationStage, SynthesisStage, build_stages, stage_specs
+from synboost_ros.stage_io import stage_specs
+from synboost_ros.stages import SegmentationStage, SynthesisStage, build_stages
 from synboost_ros.weights import load_model
 from synboost_ros.weights_import import SYNBOOST_DISSIMILARITY_MEMBER, import_light_weights
 

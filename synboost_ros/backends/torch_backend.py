@@ -19,7 +19,8 @@ from synboost_ros.backends.base import Backend
 from synboost_ros.cuda_graphs import CudaGraphRecorder, GraphRunner
 from synboost_ros.model import SynBoostModel
 from synboost_ros.options import device_kind
-from synboost_ros.stages import build_stages, stage_specs
+from synboost_ros.stage_io import stage_specs
+from synboost_ros.stages import build_stages
 
 
 class TorchBackend(Backend):

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_onnx(args: argparse.Namespace) -> int:
     """Export the three stage graphs and print their input/output shapes as JSON."""
     from synboost_ros.export import write_graph_folder
-    from synboost_ros.stages import stage_specs
+    from synboost_ros.stage_io import stage_specs
 
     options = model_options(args)
     model = _model(options)
