@@ -39,7 +39,8 @@ setup(
     include_package_data=True,
     package_data={PACKAGE: ["py.typed"]},
     # No torch here: the node and `synboost infer` run the shipped ONNX graphs on onnxruntime
-    # (the `runtime` extra); training, export and backend torch need the `torch` extra.
+    # (the `runtime` extra) or TensorRT (with the `tensorrt` extra); training, ONNX export and
+    # backend torch need the `torch` extra.
     install_requires=[
         "numpy>=1.23",
         "opencv-python-headless>=4.12",  # animated GIF writing (demo)

@@ -1,9 +1,11 @@
 """INT8 calibration data: each stage's inputs for a folder of images, made the pipeline's way.
 
-The images run through ``AnomalyPipeline`` on the fp32 ONNX graphs (onnxruntime on the CPU),
-and a recording backend keeps what each stage was given, so the calibration batches carry the
-stage's own preprocessing and the real outputs of the stages before it, at the engines' fixed
-shapes. It runs only when an int8 engine is built without a calibration cache.
+The images run through ``AnomalyPipeline`` on the fp32 ONNX graphs the engines are built from
+(onnxruntime on the CPU; preprocessing in numpy and OpenCV, so no torch where those graphs are
+kept with the weights), and a recording backend keeps what each stage was given, so the
+calibration batches carry the stage's own preprocessing and the real outputs of the stages
+before it, at the engines' fixed shapes. It runs only when an int8 engine is built without a
+calibration cache.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from synboost_ros.backends.tensorrt.calibration import (
 )
 
 if TYPE_CHECKING:
-    from synboost_ros.model import SynBoostModel
+    from synboost_ros.config import PipelineConfig
+    from synboost_ros.model_source import ModelSource
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +47,23 @@ class RecordingBackend(Backend):
 
 
 def record_stage_inputs(
-    model: SynBoostModel, images: list[np.ndarray], backend: Backend
+    config: PipelineConfig, images: list[np.ndarray], backend: Backend
 ) -> dict[str, list[dict[str, np.ndarray]]]:
     """Each stage's inputs, per image, when ``images`` run through the pipeline on ``backend``."""
     from synboost_ros.pipeline import AnomalyPipeline  # the pipeline imports this module
 
     recorder = RecordingBackend(backend)
-    pipeline = AnomalyPipeline(model.config, recorder)
+    pipeline = AnomalyPipeline(config, recorder)
     for image in images:
         pipeline(image, outputs=())
     return recorder.inputs
 
 
 def calibration_set(
-    model: SynBoostModel, folder: str | os.PathLike, limit: int = CALIBRATION_IMAGES
+    source: ModelSource, folder: str | os.PathLike, limit: int = CALIBRATION_IMAGES
 ) -> CalibrationSet:
-    """The calibration set of the first ``limit`` images of ``folder`` (read when used)."""
+    """The calibration set of the first ``limit`` images of ``folder`` for the model of
+    ``source`` (read, and run on its ONNX graphs, when used)."""
     files = calibration_images(folder, limit)
     recorded: dict[str, list[dict[str, np.ndarray]]] = {}
 
@@ -67,11 +71,11 @@ def calibration_set(
         if not recorded:
             from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
             from synboost_ros.data.image_files import read_rgb
-            from synboost_ros.export import cached_onnx
 
             logger.info("INT8 calibration: running %d images of %s in fp32", len(files), folder)
-            backend = OnnxRuntimeBackend(cached_onnx(model), "cpu")
-            recorded.update(record_stage_inputs(model, [read_rgb(f) for f in files], backend))
+            backend = OnnxRuntimeBackend(source.onnx_graphs("tensorrt"), "cpu")
+            images = [read_rgb(f) for f in files]
+            recorded.update(record_stage_inputs(source.config, images, backend))
         return recorded[stage]
 
     return CalibrationSet(calibration_digest(files), stage_inputs)

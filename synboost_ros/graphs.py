@@ -64,6 +64,19 @@ def cache_problem(folder: Path) -> str | None:
     return None
 
 
+def recorded_sha256(graphs: dict[str, Path]) -> dict[str, str]:
+    """Each stage graph's sha256 as its folder's ``sha256.json`` records it, for graphs of
+    folders ``cache_problem`` found usable; ValueError when a graph has no recorded sha256."""
+    sums = {}
+    for stage, path in graphs.items():
+        recorded, problem = _read_json(path.parent / CHECKSUMS_NAME)
+        value = recorded.get(path.name) if isinstance(recorded, dict) else None
+        if not isinstance(value, str):
+            raise ValueError(f"{path.parent / CHECKSUMS_NAME} {problem or 'has no ' + path.name}")
+        sums[stage] = value
+    return sums
+
+
 def source_problem(folder: Path, source: dict) -> str | None:
     """Why the graphs in ``folder`` are not verified graphs exported from ``source``
     (``graph_source``), or None when they are."""

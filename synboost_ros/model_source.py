@@ -1,10 +1,11 @@
 """The model a pipeline runs: its configuration, and its stage graphs or torch networks.
 
-``ModelSource.open`` reads only the weights manifest, without torch. The onnxruntime backend
-asks for ``onnx_graphs()``: the graphs kept next to the weights (``<weights>/onnx/``, shipped
-with the default weights) when they verify and match the weights and the sizes asked for, so
-that no torch is imported; else the graphs exported once into the cache, which needs torch. The
-torch and TensorRT backends ask for ``model()``, the torch networks with the weights loaded.
+``ModelSource.open`` reads only the weights manifest, without torch. The onnxruntime and
+TensorRT backends ask for ``onnx_graphs``: the graphs kept next to the weights
+(``<weights>/onnx/``, shipped with the default weights) when they verify and match the weights
+and the sizes asked for, so that no torch is imported; else the graphs exported once into the
+cache, which needs torch. The torch backend asks for ``model()``, the torch networks with the
+weights loaded.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ class ModelSource:
             self._model = _torch_model(self._load, "loading the weights into the torch networks")
         return self._model
 
-    def onnx_graphs(self) -> dict[str, Path]:
-        """Verified stage graphs: those kept with the weights when they match, else the
-        export cache's (needs torch)."""
+    def onnx_graphs(self, backend: str) -> dict[str, Path]:
+        """Verified stage graphs for ``backend`` (named in the error without torch): those
+        kept with the weights when they match, else the export cache's (needs torch)."""
         problem = "do not exist for random weights or a model in memory"
         if self.graphs_folder is not None:
             problem = source_problem(self.graphs_folder, self.graphs_source)
@@ -97,7 +98,7 @@ class ModelSource:
             model = self.model()
         except TorchMissingError:
             raise TorchMissingError(
-                f"without PyTorch, backend onnxruntime runs only the ONNX graphs kept with the "
+                f"without PyTorch, backend {backend} runs only the ONNX graphs kept with the "
                 f"weights, and {where} {problem}: export them where PyTorch is installed "
                 "(synboost export onnx --weights W --out W/onnx, with the same sizes) or "
                 f"install it: {TORCH_INSTALL}"

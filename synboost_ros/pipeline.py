@@ -98,7 +98,8 @@ class AnomalyPipeline:
         synthesis_size: Size | None = None,
     ) -> AnomalyPipeline:
         """Open weights (or build random ones when asked explicitly) and build a backend;
-        with backend onnxruntime and the graphs kept with the weights, torch is never imported.
+        with backend onnxruntime or tensorrt and the graphs kept with the weights, torch is
+        never imported.
 
         The arguments are those of ``synboost_ros.options.ModelOptions`` (their defaults and
         rules; ``ModelOptions.pipeline_arguments`` makes them); None = the preset's or the
@@ -108,7 +109,7 @@ class AnomalyPipeline:
         source = ModelSource.open(
             preset, weights, random_weights, segmentation_size, synthesis_size
         )
-        images = calibration_set(source.model(), calibration) if calibration else None
+        images = calibration_set(source, calibration) if calibration else None
         built = create_backend(source, backend, device, precision, dla_core, images, graphs)
         pipeline = cls(source.config, built)
         if ensemble_weights is not None:

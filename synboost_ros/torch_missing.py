@@ -19,7 +19,7 @@ def torch_missing(error: BaseException, what: str) -> TorchMissingError | None:
         return error
     if isinstance(error, ImportError) and (error.name or "").partition(".")[0] == "torch":
         return TorchMissingError(
-            f"{what} needs PyTorch, which is not installed: {TORCH_INSTALL} (backend "
-            "onnxruntime runs the shipped model without it)"
+            f"{what} needs PyTorch, which is not installed: {TORCH_INSTALL} (backends "
+            "onnxruntime and tensorrt run the shipped model without it)"
         )
     return None

@@ -136,7 +136,7 @@ def test_bf16_on_onnxruntime_runs_fp32_and_says_so(monkeypatch, caplog, edge_ran
 
     monkeypatch.setattr(options_module, "native_bf16", lambda: True)
     monkeypatch.setattr(onnxruntime_backend, "OnnxRuntimeBackend", lambda graphs, device: device)
-    monkeypatch.setattr(factory.ModelSource, "onnx_graphs", lambda self: {})
+    monkeypatch.setattr(factory.ModelSource, "onnx_graphs", lambda self, backend: {})
     with caplog.at_level(logging.WARNING):
         factory.create_backend(edge_random_model, "onnxruntime", "cpu", "bf16")
     assert "onnxruntime runs the fp32 graphs; precision is fp32" in caplog.text

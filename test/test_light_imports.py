@@ -75,7 +75,7 @@ def test_every_help_prints_its_usage_without_torch_or_rclpy():
     infer_help = report["results"][1][2]
     for flag in ("--preset", "--weights", "--random-weights", "--backend", "--device"):
         assert flag in infer_help
-    assert "--precision {auto,fp32,fp16,int8}" in infer_help
+    assert "--precision {auto,fp32,bf16,fp16,int8}" in infer_help
 
 
 def test_the_launch_logic_loads_no_torch():

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from fake_tensorrt import fake_modules
 
 from synboost_ros import files
 from synboost_ros.backends import factory
@@ -43,6 +44,8 @@ from synboost_ros.backends.tensorrt.calibration import (
     calibration_batches,
     entropy_calibrator,
 )
+from synboost_ros.config import STAGE_NAMES, PipelineConfig
+from synboost_ros.model_source import ModelSource
 
 H100 = DeviceInfo("NVIDIA H100 80GB HBM3", (9, 0))
 IO = (
@@ -193,15 +196,19 @@ def test_type_stubs_alone_are_not_tensorrt(monkeypatch, tmp_path):
         TensorRTModule.load()
 
 
-def test_backend_rejects_non_cuda_devices_and_a_machine_without_them(
-    monkeypatch, edge_random_model
-):
+def _shipped() -> tuple[dict[str, Path], PipelineConfig]:
+    """The graphs shipped with the edge weights, and their configuration."""
+    source = ModelSource.open("edge")
+    return source.onnx_graphs("tensorrt"), source.config
+
+
+def test_backend_rejects_non_cuda_devices_and_a_machine_without_them(monkeypatch):
     from synboost_ros.backends.tensorrt import backend as backend_module
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("10.3.0"))
     with pytest.raises(ValueError, match="runs on device 'cuda' or 'cuda:N' only, got 'cpu'"):
-        TensorRTBackend(edge_random_model, "cpu")
+        TensorRTBackend(*_shipped(), "cpu")
 
     class NoDevices:
         def device_count(self):
@@ -209,16 +216,46 @@ def test_backend_rejects_non_cuda_devices_and_a_machine_without_them(
 
     monkeypatch.setattr(backend_module, "CudaRuntime", NoDevices)
     with pytest.raises(ValueError, match="'cuda' requested but CUDA sees no device"):
-        TensorRTBackend(edge_random_model, "cuda")
+        TensorRTBackend(*_shipped(), "cuda")
 
 
-def test_backend_without_cuda_python_says_what_to_install(monkeypatch, edge_random_model):
+def test_backend_without_cuda_python_says_what_to_install(monkeypatch):
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt_module("10.3.0"))
     monkeypatch.setitem(sys.modules, "cuda", None)  # import cuda... fails: not installed
     with pytest.raises(ImportError, match=r"cuda-python .*pip install 'synboost_ros\[tensorrt\]'"):
-        TensorRTBackend(edge_random_model, "cuda")
+        TensorRTBackend(*_shipped(), "cuda")
+
+
+def test_engines_are_built_from_the_given_graphs_and_keyed_by_their_sha256(
+    monkeypatch, tmp_path, edge_random_model
+):
+    from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
+    from synboost_ros.export import cached_onnx
+    from synboost_ros.stage_io import stage_specs
+
+    for name, module in fake_modules("10.3.0").items():
+        monkeypatch.setitem(sys.modules, name, module)
+    trt = sys.modules["tensorrt"]
+    graphs, config = cached_onnx(edge_random_model), edge_random_model.config  # exported here
+    backend = TensorRTBackend(graphs, config, "cuda", "fp16", cache_dir=tmp_path)
+    assert trt.builds == [graphs[stage] for stage in STAGE_NAMES]
+    recorded = json.loads((graphs["synthesis"].parent / "sha256.json").read_text())
+    for stage, (path, _) in backend.stage_engines.items():
+        key = json.loads(Path(path).with_suffix(".json").read_text())["key"]
+        assert key["graph_fingerprint"] == recorded[f"{stage}.onnx"], stage
+        assert (key["trt_version"], key["gpu_name"]) == ("10.3.0", "Fake Orin")
+    reference = OnnxRuntimeBackend(graphs, "cpu")
+    rng = np.random.default_rng(0)
+    for stage, spec in stage_specs(config).items():
+        inputs = _stage_inputs(spec, config, rng)
+        got, want = backend.run(stage, inputs), reference.run(stage, inputs)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], atol=1e-6, err_msg=stage)
+    TensorRTBackend(graphs, config, "cuda", "fp16", cache_dir=tmp_path)
+    assert len(trt.builds) == 3  # the second start loads the cached engines
 
 
 # --- keys and build policy -----------------------------------------------------------------
@@ -742,11 +779,10 @@ def test_keys_without_options_keep_their_old_digest():
     assert key.digest() != EngineKey.create(**KEY_ARGS, options={"dla_core": "0"}).digest()
 
 
-def test_calibration_images_are_the_pipelines_stage_inputs(edge_random_model, tmp_path):
+def test_calibration_images_are_the_pipelines_stage_inputs(tmp_path):
     from synboost_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
     from synboost_ros.backends.tensorrt.backend import spec_tensors
     from synboost_ros.calibration import calibration_set, record_stage_inputs
-    from synboost_ros.export import cached_onnx
     from synboost_ros.stage_io import stage_specs
 
     rng = np.random.default_rng(0)
@@ -756,17 +792,18 @@ def test_calibration_images_are_the_pipelines_stage_inputs(edge_random_model, tm
         image = rng.integers(0, 255, (40 + index, 70, 3), dtype=np.uint8)
         cv2.imwrite(str(folder / f"{index}.png"), image)
     (folder / "notes.txt").write_text("not an image")
-    images = calibration_set(edge_random_model, folder, limit=2)
-    assert images.digest == calibration_set(edge_random_model, folder, limit=2).digest
-    assert images.digest != calibration_set(edge_random_model, folder, limit=3).digest
-    specs = stage_specs(edge_random_model.config)
+    source = ModelSource.open("edge")  # its shipped graphs: no export, no torch
+    images = calibration_set(source, folder, limit=2)
+    assert images.digest == calibration_set(source, folder, limit=2).digest
+    assert images.digest != calibration_set(source, folder, limit=3).digest
+    specs = stage_specs(source.config)
     for stage, spec in specs.items():
         frames = images.stage_inputs(stage)
         batches = list(calibration_batches(frames, spec_tensors(spec)[: len(spec.inputs)]))
         assert len(batches) == 2
-    backend = OnnxRuntimeBackend(cached_onnx(edge_random_model), "cpu")
+    backend = OnnxRuntimeBackend(source.onnx_graphs("onnxruntime"), "cpu")
     first = cv2.cvtColor(cv2.imread(str(folder / "0.png")), cv2.COLOR_BGR2RGB)
-    recorded = record_stage_inputs(edge_random_model, [first], backend)
+    recorded = record_stage_inputs(source.config, [first], backend)
     for stage in specs:  # the set's first frame is what the pipeline gave each stage for 0.png
         for name, array in recorded[stage][0].items():
             np.testing.assert_array_equal(images.stage_inputs(stage)[0][name], array)
@@ -774,7 +811,7 @@ def test_calibration_images_are_the_pipelines_stage_inputs(edge_random_model, tm
     segmentation = backend.run("segmentation", recorded["segmentation"][0])["semantic"]
     assert set(np.unique(synthesis)) <= set(np.unique(segmentation))  # real upstream outputs
     with pytest.raises(ValueError, match=r"holds no \.png"):
-        calibration_set(edge_random_model, tmp_path, limit=2)
+        calibration_set(source, tmp_path, limit=2)
 
 
 # --- real TensorRT -------------------------------------------------------------------------
@@ -804,9 +841,10 @@ def test_real_edge_engines_match_onnxruntime(edge_random_model, tmp_path, caplog
     from synboost_ros.export import cached_onnx
     from synboost_ros.stage_io import stage_specs
 
-    trt_backend = TensorRTBackend(edge_random_model, "cuda", "fp32", cache_dir=tmp_path)
+    graphs, config = cached_onnx(edge_random_model), edge_random_model.config
+    trt_backend = TensorRTBackend(graphs, config, "cuda", "fp32", cache_dir=tmp_path)
     assert trt_backend.precision == "fp32"
-    reference = OnnxRuntimeBackend(cached_onnx(edge_random_model), "cpu")
+    reference = OnnxRuntimeBackend(graphs, "cpu")
     rng = np.random.default_rng(0)
     for stage, spec in stage_specs(edge_random_model.config).items():
         inputs = _stage_inputs(spec, edge_random_model.config, rng)
@@ -818,7 +856,7 @@ def test_real_edge_engines_match_onnxruntime(edge_random_model, tmp_path, caplog
             else:
                 np.testing.assert_allclose(got[t.name], want[t.name], atol=2e-3, err_msg=stage)
     with caplog.at_level(logging.WARNING):
-        TensorRTBackend(edge_random_model, "cuda", "fp32", cache_dir=tmp_path)
+        TensorRTBackend(graphs, config, "cuda", "fp32", cache_dir=tmp_path)
     assert "building the TensorRT" not in caplog.text  # second start loads the cache
 
 
@@ -835,7 +873,8 @@ def test_export_tensorrt_builds_the_engines_of_the_options_and_exits(
     made = []
 
     class Built:
-        def __init__(self, model, device, precision, cache_dir, dla_core, calibration):
+        def __init__(self, graphs, config, device, precision, cache_dir, dla_core, calibration):
+            assert set(graphs) == set(STAGE_NAMES) and config.preset == "edge"
             made.append((device, precision, cache_dir, dla_core, calibration))
             self.stage_precisions = dict.fromkeys(("segmentation", "synthesis"), "int8")
             self.stage_engines = {"segmentation": ("/c/s.engine", 61.5), "synthesis": ("/c/y", 1)}

@@ -1,11 +1,9 @@
 """The TensorRT backend's CUDA runtime adaptor (cuda-python, no torch), on a fake runtime
-module whose device memory is host bytearrays, and the engine runner on it. With a GPU and
-cuda-python installed, the real module does one round trip."""
+module whose device memory is host bytearrays (``fake_tensorrt.FakeCudart``), and the engine
+runner on it. With a GPU and cuda-python installed, the real module does one round trip."""
 
 from __future__ import annotations
 
-import ctypes
-import enum
 import importlib.util
 import os
 import subprocess
@@ -15,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fake_tensorrt import FakeCudart
 
 from synboost_ros.backends.tensorrt.api import TensorInfo
 from synboost_ros.backends.tensorrt.backend import DeviceUploads, EngineRunner
@@ -22,94 +21,6 @@ from synboost_ros.backends.tensorrt.cache import DeviceInfo
 from synboost_ros.backends.tensorrt.cuda_runtime import CudaRuntime, load_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class FakeCudart:
-    """cuda-python's runtime calls: (error, value...) tuples; device memory in bytearrays,
-    pinned host memory in ctypes buffers."""
-
-    class cudaError_t(enum.IntEnum):
-        cudaSuccess = 0
-        cudaErrorMemoryAllocation = 2
-        cudaErrorNoDevice = 100
-
-    class cudaMemcpyKind(enum.IntEnum):
-        cudaMemcpyHostToDevice = 1
-        cudaMemcpyDeviceToHost = 2
-
-    def __init__(self, devices: int = 1, fail: dict[str, int] | None = None) -> None:
-        self.devices = devices
-        self.fail = fail or {}
-        self.memory: dict[int, bytearray] = {}
-        self.pinned: dict[int, ctypes.Array] = {}
-        self.streams: set[int] = set()
-        self.current = 0
-        self._next = 0x1000
-
-    def _result(self, name: str, *values):
-        if name in self.fail:
-            return (self.cudaError_t(self.fail[name]),)
-        return (self.cudaError_t.cudaSuccess, *values)
-
-    def cudaGetErrorString(self, error):
-        text = {2: b"out of memory", 100: b"no CUDA-capable device is detected"}[int(error)]
-        return (self.cudaError_t.cudaSuccess, text)
-
-    def cudaGetDeviceCount(self):
-        return self._result("cudaGetDeviceCount", self.devices)
-
-    def cudaGetDevice(self):
-        return self._result("cudaGetDevice", self.current)
-
-    def cudaSetDevice(self, index):
-        self.current = index
-        return self._result("cudaSetDevice")
-
-    def cudaGetDeviceProperties(self, index):
-        properties = SimpleNamespace(name=b"Fake Orin\0\0\0", major=8, minor=7)
-        return self._result("cudaGetDeviceProperties", properties)
-
-    def cudaStreamCreate(self):
-        self._next += 0x10
-        self.streams.add(self._next)
-        return self._result("cudaStreamCreate", self._next)
-
-    def cudaStreamSynchronize(self, stream):
-        assert stream in self.streams
-        return self._result("cudaStreamSynchronize")
-
-    def cudaStreamDestroy(self, stream):
-        self.streams.remove(stream)
-        return self._result("cudaStreamDestroy")
-
-    def cudaMalloc(self, nbytes):
-        self._next += 0x1000
-        if "cudaMalloc" not in self.fail:
-            self.memory[self._next] = bytearray(nbytes)
-        return self._result("cudaMalloc", self._next)
-
-    def cudaFree(self, address):
-        del self.memory[address]
-        return self._result("cudaFree")
-
-    def cudaMallocHost(self, nbytes):
-        buffer = ctypes.create_string_buffer(nbytes)
-        self.pinned[ctypes.addressof(buffer)] = buffer
-        return self._result("cudaMallocHost", ctypes.addressof(buffer))
-
-    def cudaFreeHost(self, address):
-        del self.pinned[address]
-        return self._result("cudaFreeHost")
-
-    def cudaMemcpyAsync(self, destination, source, nbytes, kind, stream):
-        assert stream in self.streams
-        if kind == self.cudaMemcpyKind.cudaMemcpyHostToDevice:
-            assert source in self.pinned  # asynchronous copies from pinned memory only
-            self.memory[destination][:nbytes] = ctypes.string_at(source, nbytes)
-        else:
-            assert destination in self.pinned
-            ctypes.memmove(destination, bytes(self.memory[source][:nbytes]), nbytes)
-        return self._result("cudaMemcpyAsync")
 
 
 def test_round_trip_through_device_memory_and_release():

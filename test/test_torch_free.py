@@ -1,4 +1,5 @@
-"""The runtime without torch: onnxruntime runs the graphs shipped with the default weights.
+"""The runtime without torch: onnxruntime and TensorRT run the graphs shipped with the default
+weights.
 
 Each run that must not need torch happens in a subprocess where importing torch fails as it
 does where torch is not installed (a ``torch`` package on PYTHONPATH that raises
@@ -134,6 +135,66 @@ def test_the_pipeline_without_torch_gives_the_maps_of_the_torch_networks(no_torc
         )
 
 
+def test_tensorrt_without_torch_builds_and_runs_engines_of_the_shipped_graphs(no_torch, tmp_path):
+    """With stand-ins for TensorRT and cuda-python (``fake_tensorrt``: engines that run their
+    graph with onnxruntime on fake device memory): fp16 and int8 engines (calibrated on a
+    folder of images) are built from the shipped graphs and run, and ``synboost export
+    tensorrt`` then loads them from the engine cache, all without torch."""
+    images = tmp_path / "calibration"
+    images.mkdir()
+    frame = cv2.cvtColor(self_test_image(), cv2.COLOR_RGB2BGR)
+    for index, image in enumerate((frame, frame[:, ::-1])):
+        cv2.imwrite(str(images / f"{index}.png"), image)
+    script = f"""
+        import json, sys
+        sys.path.insert(0, {str(ROOT / "test")!r})
+        import numpy as np
+        from fake_tensorrt import fake_modules
+        sys.modules.update(fake_modules())
+        from synboost_ros.cli.main import main
+        from synboost_ros.pipeline import AnomalyPipeline
+        from synboost_ros.self_test import self_test_image
+
+        trt, maps = sys.modules["tensorrt"], {{}}
+        for precision, calibration in (("fp16", None), ("int8", {str(images)!r})):
+            pipeline = AnomalyPipeline.create(
+                backend="tensorrt", device="cuda", precision=precision, calibration=calibration
+            )
+            assert (pipeline.backend_name, pipeline.precision) == ("tensorrt", precision)
+            result = pipeline(self_test_image())
+            maps.update({{f"{{precision}}_{{name}}": getattr(result, name) for name in {MAPS!r}}})
+        np.savez({str(tmp_path / "engines.npz")!r}, **maps)
+        built = [str(path) for path in trt.builds]
+        code = main(["export", "tensorrt", "--precision", "fp16"])
+        summary = {{"built": built, "after_export": len(trt.builds), "calibrated": trt.calibrated}}
+        with open({str(tmp_path / "summary.json")!r}, "w") as out:
+            json.dump({{**summary, "export": code}}, out)
+    """
+
+    code, output = run_without_torch(no_torch, script)
+
+    assert code == 0, output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    shipped = SHIPPED / WEIGHTS_GRAPHS_DIR
+    expected = [str(shipped / f"{stage}.onnx") for stage in ("segmentation", "synthesis")]
+    assert summary["built"] == 2 * [*expected, str(shipped / "dissimilarity.onnx")]
+    assert summary["after_export"] == 6 and summary["export"] == 0  # loaded, not rebuilt
+    assert summary["calibrated"] == 2 * 3  # each image, once for each stage engine
+    recorded = json.loads((shipped / CHECKSUMS_NAME).read_text())
+    engines = Path(no_torch["SYNBOOST_CACHE_DIR"]) / "tensorrt"
+    keys = [json.loads(p.read_text())["key"] for p in engines.glob("*.json")]
+    assert len(keys) == 6 and len(list(engines.glob("*.calibration"))) == 3
+    for key in keys:  # each engine keyed by its graph's sha256 and this TensorRT's version
+        assert key["graph_fingerprint"] == recorded[f"{key['stage']}.onnx"]
+        assert (key["trt_version"], key["gpu_name"]) == ("8.6.1", "Fake Orin")
+    lean = np.load(tmp_path / "engines.npz")
+    reference = AnomalyPipeline.create(backend="onnxruntime", device="cpu")(self_test_image())
+    for precision in ("fp16", "int8"):  # the stand-in engines compute in fp32
+        for name in MAPS:
+            want = getattr(reference, name)
+            np.testing.assert_allclose(lean[f"{precision}_{name}"], want, atol=1e-6, err_msg=name)
+
+
 def test_train_without_torch_says_so_in_one_line(no_torch, tmp_path) -> None:
     argv = ["train", "seg", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--steps", "1"]
 
@@ -143,21 +204,30 @@ def test_train_without_torch_says_so_in_one_line(no_torch, tmp_path) -> None:
     lines = [line for line in output.splitlines() if "error" in line]
     assert lines == [
         "synboost train: error: synboost train needs PyTorch, which is not installed: pip install "
-        "'synboost_ros[torch]' (backend onnxruntime runs the shipped model without it)"
+        "'synboost_ros[torch]' (backends onnxruntime and tensorrt run the shipped model without "
+        "it)"
     ]
     assert "Traceback" not in output
 
 
-def test_onnxruntime_without_torch_names_graphs_that_do_not_fit(no_torch, tmp_path) -> None:
+@pytest.mark.parametrize("backend", ["onnxruntime", "tensorrt"])
+def test_without_torch_graphs_that_do_not_fit_are_named(no_torch, tmp_path, backend) -> None:
     frame = tmp_path / "frame.png"
     cv2.imwrite(str(frame), np.zeros((8, 8, 3), np.uint8))
-    argv = ["infer", str(frame), "--out", str(tmp_path), "--backend", "onnxruntime"]
+    argv = ["infer", str(frame), "--out", str(tmp_path), "--backend", backend, "--device", "cuda"]
+    fakes = (  # TensorRT and cuda-python stand-ins (fake_tensorrt), as if installed
+        f"import sys; sys.path.insert(0, {str(ROOT / 'test')!r})\n"
+        "from fake_tensorrt import fake_modules; sys.modules.update(fake_modules())\n"
+    )
+    if backend == "onnxruntime":
+        argv, fakes = argv[:-2], ""
 
-    code, output = run_without_torch(no_torch, cli_script([*argv, "--segmentation-size", "64x128"]))
+    script = fakes + cli_script([*argv, "--segmentation-size", "64x128"])
+    code, output = run_without_torch(no_torch, script)
 
     assert code == 0 and "exit 2" in output, output
     (line,) = [line for line in output.splitlines() if "error" in line]
-    assert "without PyTorch, backend onnxruntime runs only the ONNX graphs" in line
+    assert f"without PyTorch, backend {backend} runs only the ONNX graphs" in line
     assert "exported for another configuration (segmentation_size differ)" in line
     assert "synboost export onnx --weights W --out W/onnx" in line
 
@@ -279,7 +349,7 @@ def test_without_graphs_or_torch_the_error_says_what_to_do(tmp_path) -> None:
     graphs = folder / WEIGHTS_GRAPHS_DIR
     source = ModelSource(manifest.config, no_torch, graphs, manifest.weights_identity())
     with pytest.raises(TorchMissingError) as raised:
-        source.onnx_graphs()
+        source.onnx_graphs("onnxruntime")
 
     message = str(raised.value)
     assert f"{folder / WEIGHTS_GRAPHS_DIR} has no {CHECKSUMS_NAME}" in message
@@ -291,7 +361,7 @@ def test_with_torch_other_sizes_run_graphs_from_the_export_cache(tmp_path, monke
     sizes = {"segmentation_size": (192, 256), "synthesis_size": (64, 128)}
     source = ModelSource.open("edge", SHIPPED, **sizes)
 
-    graphs = source.onnx_graphs()
+    graphs = source.onnx_graphs("onnxruntime")
 
     assert source.config == read_manifest(SHIPPED).config.replace(**sizes)
     assert all(path.is_relative_to(tmp_path / "cache") for path in graphs.values())
@@ -323,7 +393,7 @@ def test_exported_next_to_the_weights_the_graphs_are_run(tmp_path, monkeypatch) 
     argv = ["export", "onnx", "--weights", str(weights), "--out", str(graphs)]
     assert main(argv) == 0
 
-    paths = ModelSource.open("edge", weights).onnx_graphs()
+    paths = ModelSource.open("edge", weights).onnx_graphs("onnxruntime")
 
     assert set(paths.values()) == {graphs / f"{stage}.onnx" for stage in paths}
     assert not (tmp_path / "cache").exists()

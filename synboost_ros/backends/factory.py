@@ -172,9 +172,17 @@ def _build(
         if precision in ("fp16", "bf16"):
             note = logger.warning if explicit else logger.info
             note("onnxruntime runs the fp32 graphs; precision is fp32")
-        return OnnxRuntimeBackend(source.onnx_graphs(), device)
+        return OnnxRuntimeBackend(source.onnx_graphs(name), device)
+    from synboost_ros.backends.tensorrt.api import TensorRTModule
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
 
+    api = TensorRTModule.load()  # a missing TensorRT is said before graphs are exported
     return TensorRTBackend(
-        source.model(), device, precision, dla_core=dla_core, calibration=calibration
+        source.onnx_graphs(name),
+        source.config,
+        device,
+        precision,
+        dla_core=dla_core,
+        calibration=calibration,
+        api=api,
     )

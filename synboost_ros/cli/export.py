@@ -2,7 +2,8 @@
 
 ``synboost export tensorrt``: build (or load) the TensorRT engines the node would use with the
 same model options, and exit (Autoware's ``build_only``): run it once after installing, since
-the first build takes minutes on a Jetson.
+the first build takes minutes on a Jetson. Like the node, it builds from the ONNX graphs kept
+with the weights and then needs no torch.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def run_tensorrt(args: argparse.Namespace) -> int:
     from synboost_ros.backends.factory import resolve_device
     from synboost_ros.backends.tensorrt.backend import TensorRTBackend
     from synboost_ros.calibration import calibration_set
+    from synboost_ros.model_source import ModelSource
     from synboost_ros.options import resolve_precision
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -78,16 +80,24 @@ def run_tensorrt(args: argparse.Namespace) -> int:
     options = model_options(args)
     start = time.monotonic()
     device = resolve_device("cuda" if options.device == "auto" else options.device)
-    model = _model(options)
-    log.info("model %s loaded in %.1f s", options.preset, time.monotonic() - start)
+    source = ModelSource.open(
+        options.preset,
+        options.weights or None,
+        options.random_weights,
+        options.segmentation_size,
+        options.synthesis_size,
+    )
+    graphs = source.onnx_graphs("tensorrt")
+    log.info("model %s graphs ready in %.1f s", options.preset, time.monotonic() - start)
     log.warning("building TensorRT engines, this takes minutes (unless they are cached)")
     backend = TensorRTBackend(
-        model,
+        graphs,
+        source.config,
         device,
         resolve_precision(options.precision, device),
         cache_dir=args.cache_dir,
         dla_core=options.dla_core,
-        calibration=calibration_set(model, options.calibration) if options.calibration else None,
+        calibration=calibration_set(source, options.calibration) if options.calibration else None,
     )
     log.info("TensorRT engines ready in %.1f s", time.monotonic() - start)
     summary = {

@@ -1,7 +1,10 @@
-"""TensorRT backend: one cached engine per stage, run on one CUDA stream.
+"""TensorRT backend: one cached engine per stage, built from the stage's ONNX graph and run on
+one CUDA stream.
 
+It takes the stage graphs the onnxruntime backend runs (``ModelSource.onnx_graphs``: those
+shipped with the weights, or the export cache's) and keys each engine by its graph's sha256.
 Device buffers, pinned host copies and the stream come from cuda-python
-(``cuda_runtime.CudaRuntime``), not from torch.
+(``cuda_runtime.CudaRuntime``): nothing here imports torch.
 
 The first start builds the engines (minutes per stage on a big GPU, more on a Jetson); later
 starts load them from the engine cache (see ``cache``). Each stage's load or build is logged
@@ -13,12 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from synboost_ros.backends.base import Backend
-from synboost_ros.backends.tensorrt.api import TensorInfo, TensorRTModule
+from synboost_ros.backends.tensorrt.api import TensorInfo, TensorRTApi, TensorRTModule
 from synboost_ros.backends.tensorrt.build import DEFAULT_WORKSPACE_BYTES, BuildSettings
 from synboost_ros.backends.tensorrt.cache import (
     CachedEngine,
@@ -27,11 +31,10 @@ from synboost_ros.backends.tensorrt.cache import (
 )
 from synboost_ros.backends.tensorrt.calibration import CalibrationSet
 from synboost_ros.backends.tensorrt.cuda_runtime import CudaRuntime
-from synboost_ros.export import cached_onnx, default_cache_dir, model_fingerprint
-from synboost_ros.model import SynBoostModel
+from synboost_ros.config import STAGE_NAMES, PipelineConfig
+from synboost_ros.graphs import default_cache_dir, recorded_sha256
 from synboost_ros.options import cuda_index, device_kind
 from synboost_ros.stage_io import StageSpec, stage_specs
-from synboost_ros.stages import STAGE_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -48,26 +51,30 @@ def spec_tensors(spec: StageSpec) -> tuple[TensorInfo, ...]:
 
 
 class TensorRTBackend(Backend):
-    """Runs the stage engines; ``precision`` is what the engines actually run.
+    """Runs the stage engines of ``graphs`` (verified graph folders' ``<stage>.onnx``, made
+    for ``config``); ``precision`` is what the engines actually run.
 
     ``dla_core`` >= 0 builds for that DLA core (layers it cannot run fall back to the GPU);
-    ``int8`` needs ``calibration`` (``synboost_ros.calibration.calibration_set``).
+    ``int8`` needs ``calibration`` (``synboost_ros.calibration.calibration_set``). ``api`` is
+    TensorRT (loaded here when not given).
     """
 
     name = "tensorrt"
 
     def __init__(
         self,
-        model: SynBoostModel,
+        graphs: dict[str, Path],
+        config: PipelineConfig,
         device: str = "cuda",
         precision: str = "fp16",
         cache_dir: str | os.PathLike | None = None,
         workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
         dla_core: int = -1,
         calibration: CalibrationSet | None = None,
+        api: TensorRTApi | None = None,
     ) -> None:
         settings = BuildSettings(precision, workspace_bytes, dla_core)
-        api = TensorRTModule.load()
+        api = api or TensorRTModule.load()
         if device_kind(device) != "cuda":
             raise ValueError(
                 f"the TensorRT backend runs on device 'cuda' or 'cuda:N' only, got {device!r}"
@@ -85,8 +92,7 @@ class TensorRTBackend(Backend):
         self._runtime = runtime
         runtime.set_device(self._gpu)
         folder = usable_cache_dir(cache_dir or default_cache_dir() / "tensorrt")
-        fingerprint = model_fingerprint(model)
-        graphs = cached_onnx(model, fingerprint=fingerprint)
+        graph_sha256 = recorded_sha256(graphs)
         self._runners: dict[str, EngineRunner] = {}
         # stage -> (engine file, None when it could not be saved; seconds to load or build it)
         self.stage_engines: dict[str, tuple[str | None, float]] = {}
@@ -94,12 +100,12 @@ class TensorRTBackend(Backend):
         self._stream = runtime.create_stream()
         uploads = DeviceUploads(CudaRuntime())
         try:
-            for stage, spec in stage_specs(model.config).items():
+            for stage, spec in stage_specs(config).items():
                 start = time.monotonic()
                 cached = load_or_build_engine(
                     stage,
                     graphs[stage],
-                    fingerprint,
+                    graph_sha256[stage],
                     folder,
                     settings,
                     device_info,

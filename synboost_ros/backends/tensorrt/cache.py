@@ -1,10 +1,11 @@
 """The engine disk cache: a checked file per stage, keyed by everything the engine depends on.
 
 An engine only runs on the TensorRT version and GPU it was built for, so the cache file is
-keyed by the stage graph's fingerprint (``export.model_fingerprint``: configuration, weights
-identity, exporter versions) + stage + TensorRT version + GPU name + compute capability +
-precision + input shapes (+ DLA core and calibration image set, where used), and a JSON
-sidecar next to it records the key and the engine's I/O tensors and the engine file's sha256.
+keyed by the stage graph's fingerprint (its sha256, as its graph folder records it: the same
+graph, shipped or exported, gives the same engine) + stage + TensorRT version + GPU name +
+compute capability + precision + input shapes (+ DLA core and calibration image set, where
+used), and a JSON sidecar next to it records the key and the engine's I/O tensors and the
+engine file's sha256.
 A file whose sidecar does not match what is expected now (Autoware-style shape check), whose
 bytes do not match the recorded sha256 (corrupt, truncated, replaced), that is a symbolic link
 (never followed) or that TensorRT cannot deserialize is rebuilt, with one log line. An int8
@@ -179,11 +180,11 @@ def load_or_build_engine(
 ) -> CachedEngine:
     """Load the cached engine for ``stage`` if its sidecar and I/O match; else build it.
 
-    ``graph_fingerprint`` identifies the graph in ``onnx_path`` (the ONNX cache folder is named
-    after it), so the file is not hashed again. A cached file that does not deserialize is
-    deleted and rebuilt once. The first build of a stage takes minutes; later starts load the
-    cached file in seconds. ``int8`` needs ``calibration`` and ``upload`` (device buffers for
-    the calibration batches).
+    ``graph_fingerprint`` identifies the graph in ``onnx_path`` (its sha256 recorded in the
+    graph folder, checked before), so the file is not hashed again. A cached file that does
+    not deserialize is deleted and rebuilt once. The first build of a stage takes minutes;
+    later starts load the cached file in seconds. ``int8`` needs ``calibration`` and
+    ``upload`` (device buffers for the calibration batches).
     """
     if (settings.precision == "int8") != (calibration is not None):
         raise ValueError("precision int8 needs calibration images, and only int8 uses them")
