@@ -37,6 +37,7 @@ from synboost_ros.nn.pretrained import (
 )
 from synboost_ros.nn.vgg import VGGFeatures
 from synboost_ros.training import segmentation
+from synboost_ros.training.dissimilarity import DissimilarityOptions
 from synboost_ros.training.fine_tuning import (
     freeze_batch_norm_statistics,
     pretrained_lite0_dissimilarity,
@@ -186,6 +187,25 @@ def test_pretrained_trunks_hold_the_package_tensors() -> None:
     assert len(model.dissimilarity.trunk.blocks) == 5  # to stride 8
     assert model.config.dissimilarity_image_normalization == LITE0_NORMALIZATION
     assert TINY_CONFIG.dissimilarity_image_normalization == IMAGENET_NORMALIZATION
+
+
+@needs_lite0_file
+def test_reusing_the_init_net_keeps_all_but_the_image_encoder() -> None:
+    model = random_model(TINY_CONFIG)
+    before = {k: v.clone() for k, v in model.dissimilarity.state_dict().items()}
+    provenance = pretrained_lite0_dissimilarity(model, True, seed=0, reuse_rest=True)
+    after = model.dissimilarity.state_dict()
+    kept = [k for k in after if k in before and after[k].shape == before[k].shape]
+    assert provenance["reused_from_init"] == len(kept) > 0
+    assert not any(k.startswith("vgg.") for k in after)  # the encoder is the new trunk
+    for name in kept:
+        assert torch.equal(after[name], before[name]), name
+    fresh = random_model(TINY_CONFIG)
+    pretrained_lite0_dissimilarity(fresh, True, seed=0)
+    differs = [k for k in kept if not torch.equal(fresh.dissimilarity.state_dict()[k], after[k])]
+    assert differs  # without the option those tensors start fresh
+    with pytest.raises(ValueError, match="option of the pretrained Lite0 encoder"):
+        DissimilarityOptions(reuse_init_net=True)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

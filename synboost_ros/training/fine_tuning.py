@@ -48,11 +48,16 @@ def pretrained_lite0_segmentation(model: SynBoostModel, seed: int) -> dict[str, 
 
 
 def pretrained_lite0_dissimilarity(
-    model: SynBoostModel, use_uncertainty: bool, seed: int
+    model: SynBoostModel, use_uncertainty: bool, seed: int, reuse_rest: bool = False
 ) -> dict[str, object]:
     """Give ``model`` a fresh dissimilarity net (seeded) whose image encoder is the ImageNet
-    Lite0 trunk, with Lite0's input normalisation; return the weights' provenance."""
+    Lite0 trunk, with Lite0's input normalisation; return the weights' provenance.
+
+    ``reuse_rest``: every other tensor of the new net whose name and shape match one of the
+    net it replaces starts from that one (semantic and uncertainty encoders, fusion, decoder);
+    the provenance then counts them."""
     path = pretrained_file_or_error()
+    previous = model.dissimilarity.state_dict()
     model.config = model.config.replace(
         dissimilarity=dataclasses.replace(model.config.dissimilarity, encoder="efficientnet_lite0"),
         dissimilarity_image_normalization=LITE0_NORMALIZATION,
@@ -63,7 +68,25 @@ def pretrained_lite0_dissimilarity(
             model.config.num_classes, model.config.dissimilarity, use_uncertainty
         )
     load_efficientnet_lite0(model.dissimilarity.trunk, path)
-    return lite0_provenance(path)
+    provenance = lite0_provenance(path)
+    if reuse_rest:
+        provenance["reused_from_init"] = reuse_matching(model.dissimilarity, previous)
+    return provenance
+
+
+def reuse_matching(network: nn.Module, source: dict[str, torch.Tensor]) -> int:
+    """Copy into ``network`` every tensor of ``source`` whose name and shape match, except its
+    ``trunk``'s; return how many were copied."""
+    state = network.state_dict()
+    prefix = next(name for name, module in network.named_modules() if module is network.trunk)
+    trunk = {f"{prefix}.{name}" for name in network.trunk.state_dict()}
+    reused = {
+        name: tensor
+        for name, tensor in source.items()
+        if name in state and name not in trunk and state[name].shape == tensor.shape
+    }
+    network.load_state_dict(reused, strict=False)
+    return len(reused)
 
 
 def trunk_parameter_groups(network: nn.Module, lr: float, trunk_lr_scale: float) -> list[dict]:
