@@ -132,6 +132,11 @@ class AnomalyPipeline:
         return self.backend.precision
 
     @property
+    def layout(self) -> str:
+        """Memory layout of the activations that actually runs (nchw | channels_last)."""
+        return self.backend.layout
+
+    @property
     def device_resident(self) -> bool:
         """Whether frames stay on the backend's device from upload to the outputs."""
         return self._device_resident

@@ -60,7 +60,7 @@ def scene_maps(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 class ScriptedPipeline:
     """Stands in for ``AnomalyPipeline``: hand-made maps at the camera size, NaN on request."""
 
-    backend_name, device, precision = "scripted", "cpu", "fp32"
+    backend_name, device, precision, layout, graphs = "scripted", "cpu", "fp32", "nchw", "off"
 
     def __init__(self, broken: bool = False) -> None:
         self.broken = broken

@@ -473,7 +473,7 @@ class AnomalyNode(Node):
                 pipeline.backend_name,
                 pipeline.device,
                 pipeline.precision,
-                pipeline.backend.layout,
+                pipeline.layout,
                 pipeline.graphs,
             )
         names = ("backend", "device", "precision", "layout", "graphs")
