@@ -5,7 +5,9 @@ in ctypes buffers. ``onnx_tensorrt`` is a ``tensorrt`` module whose engines run 
 with onnxruntime on that device memory, so the TensorRT backend goes through every step of a
 real start: parsing, building (INT8 calibration included), serializing, the engine cache,
 deserializing, the I/O tensor queries, buffers bound by address and execution on a stream.
-``fake_modules`` gives both as ``sys.modules`` entries.
+``fake_modules`` gives both as ``sys.modules`` entries. With ``FakeCudart.foreign`` set, the
+engines also read and write addresses it did not allocate as this process's memory: CPU torch
+tensors standing in for the CUDA tensors of the TensorRT backend's ``run_tensors``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class FakeCudart:
         self.pinned: dict[int, ctypes.Array] = {}
         self.streams: set[int] = set()
         self.current = 0
+        self.foreign = False  # addresses it did not allocate are process memory
         self._next = 0x1000
 
     def _result(self, name: str, *values):
@@ -112,7 +115,18 @@ class FakeCudart:
 
     def read(self, address: int, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
         """The array at a device address (its buffer must have exactly that size)."""
+        if address not in self.memory and self.foreign:
+            nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            return np.frombuffer(ctypes.string_at(address, nbytes), dtype).reshape(shape)
         return np.frombuffer(bytes(self.memory[address]), dtype).reshape(shape)
+
+    def write(self, address: int, data: bytes) -> None:
+        """Overwrite the buffer at a device address (of exactly that size)."""
+        if address not in self.memory and self.foreign:
+            ctypes.memmove(address, data, len(data))
+            return
+        assert len(self.memory[address]) == len(data)
+        self.memory[address][:] = data
 
 
 class OnnxEngine:
@@ -153,6 +167,7 @@ class OnnxContext:
     def __init__(self, engine: OnnxEngine) -> None:
         self.engine = engine
         self.addresses: dict[str, int] = {}
+        self.streams: list[int] = []  # the stream of each execution
 
     def set_tensor_address(self, name: str, address: int) -> bool:
         self.addresses[name] = address
@@ -161,6 +176,7 @@ class OnnxContext:
     def execute_async_v3(self, stream: int) -> bool:
         engine, memory = self.engine, self.engine.cudart
         assert stream in memory.streams
+        self.streams.append(stream)
         feeds = {
             name: memory.read(self.addresses[name], dtype, shape)
             for name, (shape, dtype, is_input) in engine.tensors.items()
@@ -168,7 +184,7 @@ class OnnxContext:
         }
         outputs = [o.name for o in engine.session.get_outputs()]
         for name, value in zip(outputs, engine.session.run(outputs, feeds), strict=True):
-            memory.memory[self.addresses[name]][:] = np.ascontiguousarray(value).tobytes()
+            memory.write(self.addresses[name], np.ascontiguousarray(value).tobytes())
         return True
 
 

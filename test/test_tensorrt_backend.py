@@ -258,6 +258,106 @@ def test_engines_are_built_from_the_given_graphs_and_keyed_by_their_sha256(
     assert len(trt.builds) == 3  # the second start loads the cached engines
 
 
+def _device_resident_fakes(monkeypatch, tmp_path, model):
+    """A TensorRT backend on the fakes, device-resident as with torch on CUDA, whose
+    ``run_tensors`` takes CPU torch tensors as CUDA ones: the fake engines read and write
+    them at their addresses, enqueued on a fake stream standing in for torch's current one.
+    Also its cuda-python stand-in and the cudaMemcpyAsync calls it gets."""
+    from synboost_ros.backends.tensorrt import backend as backend_module
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
+    from synboost_ros.export import cached_onnx
+
+    modules = fake_modules("10.3.0")
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    cudart = modules["cuda.bindings.runtime"]
+    monkeypatch.setattr(backend_module, "torch_with_cuda", lambda: True)
+    backend = TensorRTBackend(cached_onnx(model), model.config, "cuda", cache_dir=tmp_path)
+    cudart.foreign = True
+    stream = cudart.cudaStreamCreate()[1]
+    monkeypatch.setattr(backend_module, "on_device", lambda tensor: True)
+    monkeypatch.setattr(backend_module, "current_stream", lambda torch, device: stream)
+    copies = []
+    copy = cudart.cudaMemcpyAsync
+    monkeypatch.setattr(cudart, "cudaMemcpyAsync", lambda *args: copies.append(args) or copy(*args))
+    return backend, stream, copies
+
+
+def test_run_tensors_binds_the_tensors_themselves_and_copies_nothing_to_the_host(
+    monkeypatch, tmp_path, edge_random_model
+):
+    from synboost_ros.stage_io import stage_specs
+
+    backend, stream, copies = _device_resident_fakes(monkeypatch, tmp_path, edge_random_model)
+    assert backend.device_resident
+    config, rng = edge_random_model.config, np.random.default_rng(1)
+    for stage, spec in stage_specs(config).items():
+        inputs = _stage_inputs(spec, config, rng)
+        tensors = [torch.from_numpy(inputs[t.name]) for t in spec.inputs]
+        copies.clear()
+        outputs = backend.run_tensors(stage, *tensors)
+        assert copies == [], stage  # nothing went through the host
+        context = backend._runners[stage]._context
+        assert context.streams[-1] == stream  # enqueued on torch's current stream
+        bound = {t.name: x.data_ptr() for t, x in zip(spec.inputs, tensors, strict=True)}
+        bound.update({t.name: x.data_ptr() for t, x in zip(spec.outputs, outputs, strict=True)})
+        assert context.addresses == bound, stage
+        for t, out in zip(spec.outputs, outputs, strict=True):
+            dtype = getattr(torch, np.dtype(t.dtype).name)
+            assert (tuple(out.shape), out.dtype) == (t.shape, dtype), f"{stage} {t.name}"
+        want = backend.run(stage, inputs)  # binds its own buffers again
+        assert context.addresses != bound and copies
+        for t, out in zip(spec.outputs, outputs, strict=True):
+            np.testing.assert_array_equal(out.numpy(), want[t.name], err_msg=f"{stage} {t.name}")
+    # Other dtypes and non-contiguous inputs are converted before they are bound.
+    spec = stage_specs(config)["synthesis"]
+    semantic = torch.from_numpy(_stage_inputs(spec, config, rng)["semantic"])
+    (got,) = backend.run_tensors("synthesis", semantic.long().transpose(1, 2).contiguous().mT)
+    (want,) = backend.run_tensors("synthesis", semantic)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match=r"input 'semantic' must have shape"):
+        backend.run_tensors("synthesis", semantic[0])
+
+
+def test_the_pipeline_keeps_frames_on_the_tensorrt_device(monkeypatch, tmp_path, edge_random_model):
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
+    from synboost_ros.pipeline import AnomalyPipeline
+    from synboost_ros.self_test import self_test_image
+
+    backend, _, copies = _device_resident_fakes(monkeypatch, tmp_path, edge_random_model)
+    monkeypatch.setattr(TensorRTBackend, "torch_device", torch.device("cpu"))
+    pipeline = AnomalyPipeline(edge_random_model.config, backend)
+    assert pipeline.device_resident
+    image = self_test_image()
+    device = pipeline(image)
+    assert copies == []  # the frame never went through cuda-python's host copies
+    pipeline.device_resident = False
+    host = pipeline(image)
+    assert copies
+    np.testing.assert_array_equal(device.semantic, host.semantic)
+    for name in ("entropy", "distance", "perceptual", "dissimilarity", "anomaly"):
+        np.testing.assert_allclose(getattr(device, name), getattr(host, name), atol=1e-4)
+
+
+def test_without_torch_on_cuda_the_tensorrt_backend_runs_from_the_host(
+    monkeypatch, tmp_path, edge_random_model
+):
+    from synboost_ros.backends.tensorrt import backend as backend_module
+    from synboost_ros.backends.tensorrt.backend import TensorRTBackend
+    from synboost_ros.export import cached_onnx
+    from synboost_ros.pipeline import AnomalyPipeline
+
+    assert backend_module.torch_with_cuda() == torch.cuda.is_available()
+    monkeypatch.setattr(backend_module.importlib.util, "find_spec", lambda name: None)
+    assert not backend_module.torch_with_cuda()
+    for name, module in fake_modules("10.3.0").items():
+        monkeypatch.setitem(sys.modules, name, module)
+    model = edge_random_model
+    backend = TensorRTBackend(cached_onnx(model), model.config, "cuda", cache_dir=tmp_path)
+    assert not backend.device_resident
+    assert not AnomalyPipeline(model.config, backend).device_resident
+
+
 # --- keys and build policy -----------------------------------------------------------------
 
 KEY_ARGS = {
