@@ -1,4 +1,5 @@
-"""One frame of ``AnomalyPipeline`` kept on the torch backend's device, upload to outputs.
+"""One frame of ``AnomalyPipeline`` kept on the backend's device, upload to outputs (the
+torch backend, or TensorRT's engines bound to the torch tensors: ``run_tensors``).
 
 The camera image is uploaded once (on CUDA through a pinned staging buffer); the resizes to
 the stage sizes, the normalisation to [0, 1], the stages (argmax, one-hot and the
@@ -36,7 +37,8 @@ FLOAT_MAPS = ("entropy", "distance", "perceptual", "dissimilarity", "anomaly")
 
 
 class DeviceFrames:
-    """Runs frames through a device-resident ``TorchBackend`` for one configuration."""
+    """Runs frames through a device-resident backend (``TorchBackend``, or TensorRT's with
+    torch on CUDA: anything with ``torch_device`` and ``run_tensors``) for one configuration."""
 
     def __init__(self, backend: TorchBackend, config: PipelineConfig) -> None:
         self._backend = backend

@@ -65,11 +65,11 @@ class AnomalyPipeline:
     """The SynBoost pipeline on one backend, with optional post-processing of the anomaly map
     (``set_postprocess``: temporal fusion, drivable-area gating).
 
-    The torch backend on CUDA keeps each frame on the GPU from upload to the outputs
-    (``device_pipeline``); the other backends, and torch on the CPU, run the stages on numpy
-    arrays with OpenCV resizes (``preprocessing``). ``device_resident`` switches a torch
-    backend between the two (the device path on the CPU: its tests and the GPU script's CPU
-    rehearsal).
+    The torch backend on CUDA, and TensorRT where torch with CUDA is installed, keep each
+    frame on the GPU from upload to the outputs (``device_pipeline``); the other backends, and
+    torch on the CPU, run the stages on numpy arrays with OpenCV resizes (``preprocessing``).
+    ``device_resident`` switches such a backend between the two (the device path on the CPU:
+    its tests and the GPU script's CPU rehearsal).
     """
 
     def __init__(self, config: PipelineConfig, backend: Backend) -> None:
