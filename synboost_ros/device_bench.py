@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from synboost_ros.bench_efficiency import report_efficiency
 from synboost_ros.benchmark import BenchmarkReport
 from synboost_ros.flops import TOTAL
 from synboost_ros.options import device_kind
@@ -27,16 +28,13 @@ def run_mode(pipeline: Any, weights: str) -> dict[str, Any]:
 
 
 def flop_rates(report: BenchmarkReport) -> dict[str, Any]:
-    """Achieved TFLOP/s at the median times: the frame (FLOPs of the three stages over the
-    whole frame's time) and each stage over its own time."""
-    stages = {
-        stage: round(report.flops[stage] / report.stages[stage]["p50"] / 1e9, 4)
-        for stage in report.flops
-        if stage != TOTAL and report.stages.get(stage, {}).get("p50", 0.0) > 0.0
-    }
+    """Achieved TFLOP/s at the median times (``bench_efficiency``'s rates): the frame (FLOPs
+    of the three stages over the whole frame's time) and each stage over its own time."""
+    rows = report_efficiency(report, None)
+    tflops = {name: round(row["gflops_per_s"] / 1000.0, 4) for name, row in rows.items()}
     return {
-        "frame_tflops": round(report.flops[TOTAL] / report.total_ms["p50"] / 1e9, 4),
-        "stage_tflops": stages,
+        "frame_tflops": tflops.pop(TOTAL),
+        "stage_tflops": tflops,
     }
 
 

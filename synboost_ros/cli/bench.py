@@ -135,11 +135,9 @@ def _peaks(reports: list, seconds: float) -> dict[str, float]:
 
 
 def _efficiency(report, peaks: dict[str, float]) -> dict:
-    from synboost_ros.bench_efficiency import reference_peak, stage_efficiency
+    from synboost_ros.bench_efficiency import reference_peak, report_efficiency
 
-    p50 = {name: values["p50"] for name, values in report.stages.items()}
-    p50["total"] = report.total_ms["p50"]
-    return stage_efficiency(report.flops, p50, reference_peak(report.precision, peaks))
+    return report_efficiency(report, reference_peak(report.precision, peaks))
 
 
 def _report_json(report, peaks: dict[str, float]) -> dict:
