@@ -13,6 +13,20 @@ Size = tuple[int, int]  # (height, width)
 MODEL_PARTS = ("segmentation", "synthesis", "perceptual", "dissimilarity")
 # The inference stages, one ONNX graph / engine each (``stages.py``).
 STAGE_NAMES = ("segmentation", "synthesis", "dissimilarity")
+# The ``PipelineConfig`` fields that belong to one part: they travel with it when parts of
+# different models are combined (``synboost weights combine``). The remaining fields (preset,
+# classes, stage sizes) must agree; the ensemble weights belong to the whole model.
+PART_CONFIG_FIELDS = {
+    "segmentation": ("icnet", "segmentation_normalization"),
+    "synthesis": ("spade",),
+    "perceptual": (
+        "perceptual_backbone",
+        "perceptual_vgg_width",
+        "perceptual_normalization",
+        "perceptual_scale",
+    ),
+    "dissimilarity": ("dissimilarity", "dissimilarity_image_normalization"),
+}
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 # Feature networks of the perceptual difference (``PipelineConfig.perceptual_backbone``).
@@ -185,13 +199,19 @@ class PipelineConfig:
         """Copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
-    def without_calibration(self) -> PipelineConfig:
-        """Copy with the values set after training (perceptual scale, ensemble weights) at
-        their defaults: two models whose copies are equal have interchangeable parts."""
-        defaults = PipelineConfig(preset=self.preset)
-        return self.replace(
-            perceptual_scale=defaults.perceptual_scale, ensemble_weights=defaults.ensemble_weights
-        )
+    def with_part_of(self, part: str, other: PipelineConfig) -> PipelineConfig:
+        """Copy with the fields of ``part`` (``PART_CONFIG_FIELDS``) taken from ``other``;
+        ValueError when the two disagree on a field no part owns."""
+        owned = {name for fields in PART_CONFIG_FIELDS.values() for name in fields}
+        shared = [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name not in owned and f.name != "ensemble_weights"
+        ]
+        differing = [name for name in shared if getattr(self, name) != getattr(other, name)]
+        if differing:
+            raise ValueError(f"the two configurations differ in {', '.join(differing)}")
+        return self.replace(**{name: getattr(other, name) for name in PART_CONFIG_FIELDS[part]})
 
 
 def _tuples(data: dict) -> dict:

@@ -110,19 +110,27 @@ def combine_weights(
 ) -> Path:
     """Write a weights folder taking each part in ``sources`` from its folder, the rest from
     ``base``; parts trained separately (e.g. segmentation and synthesis in parallel) meet here.
-    The perceptual scale and ensemble weights are the base's.
+    Each part brings its own configuration (``PART_CONFIG_FIELDS``: e.g. the ICNet layout and
+    input normalisation with the segmentation, the backbone and scale with the perceptual
+    difference); the ensemble weights are the base's.
     """
     unknown = set(sources) - set(MODEL_PARTS)
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}; parts are {MODEL_PARTS}")
-    model, base_manifest = load_model(base)
+    base_manifest, states = load_weights(base)
+    config = base_manifest.config
     provenance = {"base": {"path": str(base), **base_manifest.provenance}}
     for part, folder in sources.items():
-        manifest, states = load_weights(folder, expected_preset=model.config.preset, parts=(part,))
-        if manifest.config.without_calibration() != model.config.without_calibration():
+        manifest, part_states = load_weights(folder, expected_preset=config.preset, parts=(part,))
+        try:
+            config = config.with_part_of(part, manifest.config)
+        except ValueError as error:
             raise ModelLoadError(
-                f"weights {folder} have another configuration than {base}: parts cannot be combined"
-            )
-        model.part(part).load_state_dict(states[part], strict=True)
+                f"weights {folder} cannot be combined with {base}: {error}"
+            ) from None
+        states[part] = part_states[part]
         provenance[part] = {"path": str(folder), **manifest.provenance}
+    model = SynBoostModel(config)
+    for part, state in states.items():
+        model.part(part).load_state_dict(state, strict=True)
     return save_weights(model, out, provenance={"combined": provenance})

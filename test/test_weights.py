@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -12,7 +13,12 @@ import pytest
 import torch
 
 from synboost_ros.classes import CLASS_NAMES
-from synboost_ros.config import IMAGENET_NORMALIZATION, InputNormalization, get_preset
+from synboost_ros.config import (
+    IMAGENET_NORMALIZATION,
+    LITE0_NORMALIZATION,
+    InputNormalization,
+    get_preset,
+)
 from synboost_ros.manifest import MANIFEST_NAME, ModelLoadError, WeightsNotFoundError
 from synboost_ros.model_loading import load_or_random_model, random_model
 from synboost_ros.weights import combine_weights, load_model, save_weights
@@ -223,11 +229,38 @@ def test_combine_keeps_the_base_calibration_over_a_calibrated_part(tmp_path: Pat
     combine_weights({"dissimilarity": tmp_path / "other"}, tmp_path / "base", tmp_path / "out")
     combined, _ = load_model(tmp_path / "out")
     assert combined.config == TINY
-    assert calibrated.without_calibration() == TINY.without_calibration() != calibrated
+
+
+def test_combine_brings_each_part_with_its_own_configuration(tmp_path: Path) -> None:
+    other_config = TINY.replace(
+        icnet=dataclasses.replace(TINY.icnet, layout="lite0"),
+        segmentation_normalization=LITE0_NORMALIZATION,
+        perceptual_backbone="efficientnet_lite0",
+        perceptual_normalization=LITE0_NORMALIZATION,
+        perceptual_scale=17.5,
+        ensemble_weights=(1.0, 0.0, 0.0, 0.0),
+    )
+    save_weights(random_model(TINY, seed=1), tmp_path / "base")
+    other = random_model(other_config, seed=2)
+    save_weights(other, tmp_path / "other")
+    combine_weights({"segmentation": tmp_path / "other"}, tmp_path / "base", tmp_path / "seg")
+    combined, _ = load_model(tmp_path / "seg")
+    assert combined.config.icnet.layout == "lite0"
+    assert combined.config.segmentation_normalization == LITE0_NORMALIZATION
+    assert combined.config.perceptual_backbone == "vgg19"
+    assert combined.config.ensemble_weights == TINY.ensemble_weights
+    for name, tensor in other.part("segmentation").state_dict().items():
+        assert torch.equal(tensor, combined.part("segmentation").state_dict()[name]), name
+    combine_weights({"perceptual": tmp_path / "other"}, tmp_path / "base", tmp_path / "per")
+    combined, _ = load_model(tmp_path / "per")
+    assert combined.config.icnet.layout == TINY.icnet.layout
+    assert combined.config.perceptual_backbone == "efficientnet_lite0"
+    assert combined.config.perceptual_scale == 17.5
 
 
 def test_combine_refuses_other_configurations(tmp_path: Path) -> None:
     save_weights(random_model(TINY), tmp_path / "base")
     save_weights(random_model(TINY.replace(synthesis_size=(32, 64))), tmp_path / "other")
-    with pytest.raises(ModelLoadError, match="cannot be combined"):
+    with pytest.raises(ModelLoadError, match=r"cannot be combined.*differ in synthesis_size"):
         combine_weights({"synthesis": tmp_path / "other"}, tmp_path / "base", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
